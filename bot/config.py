@@ -1,0 +1,59 @@
+"""Settings, read only from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/xueyong.sqlite3"
+TELEGRAM_API_BASE = "https://api.telegram.org"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. The variable names are a contract other tools rely on."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    telegram_api_base: str = Field(default=TELEGRAM_API_BASE, alias="TELEGRAM_API_BASE")
+    database_url: str = Field(default=DEFAULT_SQLITE_URL, alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    tz_name: str = Field(default="Asia/Shanghai", alias="TZ_NAME")
+    organiser_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="ORGANISER_IDS"
+    )
+    default_locale: str = Field(default="zh-CN", alias="DEFAULT_LOCALE")
+    content_dir: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "content", alias="CONTENT_DIR"
+    )
+    # Invite codes stay valid this many days after the cohort's end date unless the
+    # organiser sets an explicit expiry.
+    invite_valid_days_after_end: int = Field(default=14, alias="INVITE_VALID_DAYS_AFTER_END")
+    polling_timeout: int = Field(default=10, alias="POLLING_TIMEOUT")
+
+    @field_validator("organiser_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            return frozenset(int(p) for p in parts if p)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("redis_url", "bot_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def token(self) -> str | None:
+        return self.bot_token.get_secret_value() if self.bot_token else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides (by alias) win."""
+    return Settings(**overrides)  # type: ignore[arg-type]
