@@ -1,0 +1,209 @@
+"""Command line: `xueyong run | migrate | cohort create/list | organiser add`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.app import Core, build_app, build_bot, build_core, run_polling
+from bot.config import Settings, load_settings
+from bot.content import ContentError
+from bot.services.cohorts import CohortCreated
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return int(asyncio.run(args.handler(settings, args)) or 0)
+    except ContentError as exc:
+        print(f"content error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xueyong", description="Xueyong (学用) training bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the bot (long polling); migrates first")
+    run.set_defaults(handler=_run)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    migrate.set_defaults(handler=_migrate)
+
+    cohort = commands.add_parser("cohort", help="cohorts and their invite codes")
+    cohort_cmds = cohort.add_subparsers(dest="cohort_command", required=True)
+    create = cohort_cmds.add_parser("create", help="create a cohort with two invite codes")
+    create.add_argument("--name", required=True, help="cohort name, e.g. 2026秋季社区书记班")
+    create.add_argument("--course", required=True, help="course title")
+    create.add_argument("--ends", required=True, type=_date, help="last day (YYYY-MM-DD)")
+    create.add_argument("--timezone", default=None, help="IANA zone (default TZ_NAME)")
+    create.add_argument("--trainee-limit", type=int, default=None, help="max trainee enrolments")
+    create.add_argument("--mentor-limit", type=int, default=None, help="max mentor enrolments")
+    create.add_argument(
+        "--invites-expire", type=_date, default=None, help="invites valid until (YYYY-MM-DD)"
+    )
+    create.add_argument(
+        "--organiser",
+        type=int,
+        action="append",
+        default=[],
+        metavar="TELEGRAM_USER_ID",
+        help="an organiser of this cohort (repeatable)",
+    )
+    create.set_defaults(handler=_cohort_create)
+    listing = cohort_cmds.add_parser("list", help="list cohorts with members and invite codes")
+    listing.set_defaults(handler=_cohort_list)
+
+    organiser = commands.add_parser("organiser", help="organisers")
+    organiser_cmds = organiser.add_subparsers(dest="organiser_command", required=True)
+    add = organiser_cmds.add_parser("add", help="give a Telegram user the organiser role")
+    add.add_argument("telegram_user_id", type=int)
+    add.set_defaults(handler=_organiser_add)
+    return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    if not settings.token:
+        print(
+            "BOT_TOKEN is not set. Put the token from @BotFather into the environment "
+            "(or a .env file) and run again.",
+            file=sys.stderr,
+        )
+        return 1
+    await run_polling(build_app(settings))
+    return 0
+
+
+async def _with_core(settings: Settings) -> Core:
+    core = build_core(settings)
+    await core.migrate()
+    return core
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    core = await _with_core(settings)
+    await core.close()
+    print("database is at the latest schema")
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if not settings.token:
+        return None
+    bot = build_bot(settings, settings.token)
+    try:
+        me = await bot.get_me()
+        return me.username
+    except Exception as exc:  # the link is a convenience; the codes are printed anyway
+        print(f"warning: getMe failed ({exc}); links show a placeholder", file=sys.stderr)
+        return None
+    finally:
+        await bot.session.close()
+
+
+def _link(username: str | None, code: str) -> str:
+    return f"https://t.me/{username or '<bot username>'}?start={code}"
+
+
+async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
+    zone_name = args.timezone or settings.tz_name
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {zone_name!r}") from None
+    expires = (
+        datetime.combine(args.invites_expire, time(23, 59, 59), zone)
+        if args.invites_expire
+        else None
+    )
+    core = await _with_core(settings)
+    try:
+        created = await core.services.cohorts.create(
+            name=args.name,
+            course_title=args.course,
+            ends_on=args.ends,
+            timezone=zone_name,
+            trainee_limit=args.trainee_limit,
+            mentor_limit=args.mentor_limit,
+            invites_expire=expires,
+            organiser_telegram_ids=tuple(args.organiser),
+        )
+    finally:
+        await core.close()
+    _print_created(created, await _bot_username(settings))
+    return 0
+
+
+def _print_created(created: CohortCreated, username: str | None) -> None:
+    cohort = created.cohort
+    print(f"cohort id: {cohort.id}")
+    print(f"name: {cohort.name}  course: {cohort.course_title}  ends: {cohort.ends_on}")
+    for label, invite in (("trainee", created.trainee_invite), ("mentor", created.mentor_invite)):
+        print(f"{label} invite code: {invite.code}")
+        print(f"{label} link: {_link(username, invite.code)}")
+    if username is None:
+        print("(set BOT_TOKEN to print links with the bot's username)")
+
+
+async def _cohort_list(settings: Settings, _args: argparse.Namespace) -> int:
+    core = await _with_core(settings)
+    try:
+        summaries = await core.services.cohorts.list()
+    finally:
+        await core.close()
+    if not summaries:
+        print("no cohorts yet: create one with `xueyong cohort create`")
+        return 0
+    for s in summaries:
+        c = s.cohort
+        print(
+            f"#{c.id} {c.name} | {c.course_title} | ends {c.ends_on} | "
+            f"trainees {s.trainees} | mentors {s.mentors} | unfinished {s.pending}"
+        )
+        for invite in s.invites:
+            limit = "∞" if invite.max_uses is None else str(invite.max_uses)
+            state = "revoked" if invite.revoked else f"until {invite.expires_at:%Y-%m-%d %H:%M}Z"
+            print(f"    {invite.role.value:8} {invite.code}  used {invite.uses}/{limit}  {state}")
+    return 0
+
+
+async def _organiser_add(settings: Settings, args: argparse.Namespace) -> int:
+    core = await _with_core(settings)
+    try:
+        granted = await core.services.users.add_organiser(args.telegram_user_id)
+    finally:
+        await core.close()
+    print(
+        f"user {args.telegram_user_id} is "
+        + ("now an organiser" if granted else "already an organiser")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The one place where everything is built and wired together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import TELEGRAM_API_BASE, Settings
+from bot.content import Texts, load_texts
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade_to_head
+from bot.domain.ports import Clock, SystemClock
+from bot.services.cohorts import CohortService
+from bot.services.enrolment import EnrolmentService
+from bot.services.privacy import PrivacyService
+from bot.services.uow import UowFactory, uow_factory
+from bot.services.users import UserService
+
+log = logging.getLogger(__name__)
+
+BOT_COMMANDS = ("start", "help", "me", "lang", "cancel", "mydata", "delete_my_data")
+
+
+@dataclass
+class Services:
+    users: UserService
+    enrolment: EnrolmentService
+    cohorts: CohortService
+    privacy: PrivacyService
+
+    def as_workflow_data(self) -> dict[str, object]:
+        return {
+            "users": self.users,
+            "enrolment": self.enrolment,
+            "cohorts": self.cohorts,
+            "privacy": self.privacy,
+        }
+
+
+@dataclass
+class Core:
+    """What every entry point needs: settings, clock, database, content, services."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    texts: Texts
+    uow: UowFactory
+    services: Services
+
+    async def migrate(self) -> None:
+        await upgrade_to_head(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass
+class App:
+    core: Core
+    bot: Bot
+    dispatcher: Dispatcher
+    storage: BaseStorage
+    _closed: bool = field(default=False, repr=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        from handlers import detach_routers
+
+        detach_routers(self.dispatcher)
+        await self.storage.close()
+        await self.dispatcher.fsm.events_isolation.close()
+        await self.bot.session.close()
+        await self.core.close()
+
+
+def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+    clock = clock or SystemClock()
+    texts = load_texts(settings.content_dir, settings.default_locale)
+    engine = create_engine(settings.database_url)
+    uow = uow_factory(create_session_factory(engine))
+    organisers = settings.organiser_ids
+    services = Services(
+        users=UserService(uow, clock, organisers),
+        enrolment=EnrolmentService(uow, clock, organisers),
+        cohorts=CohortService(
+            uow, clock, invite_days_after_end=settings.invite_valid_days_after_end
+        ),
+        privacy=PrivacyService(uow, clock),
+    )
+    return Core(settings, clock, engine, texts, uow, services)
+
+
+def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
+    """FSM storage and event isolation: Redis when REDIS_URL is set, else memory.
+
+    Isolation makes several messages from one person that arrive together advance a
+    conversation one step each instead of racing over the same step.
+    """
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, storage.create_isolation()
+    return MemoryStorage(), SimpleEventIsolation()
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    base = settings.telegram_api_base.rstrip("/")
+    session = (
+        AiohttpSession()
+        if base == TELEGRAM_API_BASE
+        else AiohttpSession(api=TelegramAPIServer.from_base(base))
+    )
+    return Bot(
+        token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    from handlers import get_routers
+    from handlers.middlewares import UserContextMiddleware
+
+    token = settings.token
+    if not token:
+        raise ValueError("BOT_TOKEN is not set")
+    core = build_core(settings, clock=clock)
+    storage, isolation = build_storage(settings)
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    dispatcher.workflow_data.update(core.services.as_workflow_data())
+    context = UserContextMiddleware(core.services.users, core.texts)
+    dispatcher.message.outer_middleware(context)
+    dispatcher.callback_query.outer_middleware(context)
+    dispatcher.include_routers(*get_routers())
+    app = App(core, build_bot(settings, token), dispatcher, storage)
+
+    async def on_startup(bot: Bot) -> None:
+        await set_commands(bot, core.texts)
+
+    dispatcher.startup.register(on_startup)
+    return app
+
+
+async def set_commands(bot: Bot, texts: Texts) -> None:
+    """The command menu, in each language; the default locale for everyone else."""
+    for locale in texts.locales:
+        commands = [
+            BotCommand(command=c, description=texts.plain(locale, f"commands.{c}"))
+            for c in BOT_COMMANDS
+        ]
+        language = None if locale == texts.default_locale else locale.split("-")[0]
+        await bot.set_my_commands(commands, BotCommandScopeDefault(), language_code=language)
+        if locale == texts.default_locale:
+            await bot.set_my_commands(
+                commands, BotCommandScopeDefault(), language_code=locale.split("-")[0]
+            )
+
+
+async def run_polling(app: App, *, handle_signals: bool = True) -> None:
+    """`xueyong run`: migrate, then long-poll until stopped."""
+    try:
+        await app.core.migrate()
+        me = await app.bot.get_me()
+        log.info("polling as @%s", me.username)
+        await app.dispatcher.start_polling(
+            app.bot,
+            polling_timeout=app.core.settings.polling_timeout,
+            handle_signals=handle_signals,
+            close_bot_session=False,
+        )
+    finally:
+        await app.close()

@@ -1,0 +1,33 @@
+"""Callback data of every inline button. Ids and short codes only: 64 bytes at most."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class ConsentCB(CallbackData, prefix="cs"):
+    agree: bool
+    code: str
+
+
+class UnitTypeCB(CallbackData, prefix="ut"):
+    value: str
+
+
+class AreaCB(CallbackData, prefix="ma"):
+    area: str  # an area id, or DONE
+
+
+class CapacityCB(CallbackData, prefix="mc"):
+    value: int
+
+
+class LangCB(CallbackData, prefix="lg"):
+    locale: str
+
+
+class DeleteCB(CallbackData, prefix="dd"):
+    confirm: bool
+
+
+AREAS_DONE = "_done"
