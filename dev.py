@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Set-up and tasks with nothing but Python: `python3 dev.py run` and `python3 dev.py test`.
+
+Creates .venv on first use (and again whenever the lock files change), installs the pinned
+dependencies and the project, then runs the task inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".xueyong-installed"
+INPUTS = ("requirements.lock", "requirements-dev.lock", "pyproject.toml")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> int:
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=env)
+
+
+def ensure_venv() -> None:
+    wanted = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing pinned dependencies ...", flush=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    steps = (
+        [*pip, "-r", "requirements-dev.lock"],
+        [*pip, "--no-deps", "-e", "."],
+    )
+    for step in steps:
+        if _run(*step) != 0:
+            sys.exit("dependency installation failed")
+    STAMP.write_text(wanted)
+
+
+def task_run(args: list[str]) -> int:
+    return _run(BIN / "xueyong", "run", *args)
+
+
+def task_test(args: list[str]) -> int:
+    checks = (
+        [BIN / "ruff", "check", "."],
+        [BIN / "ruff", "format", "--check", "."],
+        [BIN / "mypy"],
+    )
+    for check in checks:
+        if _run(*check) != 0:
+            return 1
+    return _run(BIN / "pytest", *args)
+
+
+TASKS = {"run": task_run, "test": task_test}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        print(f"usage: python3 dev.py {{{'|'.join(TASKS)}}} [args...]", file=sys.stderr)
+        return 2
+    ensure_venv()
+    return TASKS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
