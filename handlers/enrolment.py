@@ -139,7 +139,9 @@ async def consent_pressed(
         await message.answer(t("consent.declined"))
         return
     result = await enrolment.consent(query.from_user.id, callback_data.code, t.locale)
-    await query.answer(t.plain("consent.recorded") if result.outcome is ConsentOutcome.ENROLLING else None)
+    await query.answer(
+        t.plain("consent.recorded") if result.outcome is ConsentOutcome.ENROLLING else None
+    )
     await message.edit_reply_markup(reply_markup=None)
     if result.outcome is ConsentOutcome.INVITE_INVALID:
         assert result.problem is not None

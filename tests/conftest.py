@@ -39,7 +39,10 @@ async def _create_pg_database(admin_url: str) -> tuple[str, str]:
     url = make_url(admin_url)
     name = f"xy_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:
@@ -54,7 +57,10 @@ async def _drop_pg_database(admin_url: str, name: str) -> None:
 
     url = make_url(admin_url)
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:

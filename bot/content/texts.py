@@ -89,7 +89,9 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _load_locale(env: jinja2.Environment, path: Path) -> tuple[dict[str, jinja2.Template], dict[str, int]]:
+def _load_locale(
+    env: jinja2.Environment, path: Path
+) -> tuple[dict[str, jinja2.Template], dict[str, int]]:
     data, lines = load_yaml(path)
     if not isinstance(data, dict):
         raise ContentError(path, "expected a mapping of message keys")

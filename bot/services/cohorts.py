@@ -149,7 +149,9 @@ class CohortService:
                             for (c, _r, s), n in counts.items()
                             if c == cohort.id and s == EnrolmentStatus.PENDING.value
                         ),
-                        invites=tuple(invite_dto(i) for i in await uow.invites.for_cohort(cohort.id)),
+                        invites=tuple(
+                            invite_dto(i) for i in await uow.invites.for_cohort(cohort.id)
+                        ),
                     )
                 )
             return summaries

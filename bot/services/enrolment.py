@@ -261,4 +261,3 @@ class EnrolmentService:
             role = Role.MENTOR if any(e.role is Role.MENTOR for e in pending) else Role.TRAINEE
             step = next_step(role, dto, mentor)
         return UserState(user=dto, enrolments=enrolments, mentor=mentor, next_step=step)
-

@@ -12,8 +12,14 @@ from sqlalchemy import func, select
 from bot.app import Core, build_core
 from bot.config import load_settings
 from bot.db.models import AuditEntry, Enrolment, Invite, User
-from bot.domain.enrolment import EnrolStep, check_capacity, check_name, check_position
-from bot.domain.enrolment import check_unit_name, check_unit_type
+from bot.domain.enrolment import (
+    EnrolStep,
+    check_capacity,
+    check_name,
+    check_position,
+    check_unit_name,
+    check_unit_type,
+)
 from bot.domain.invites import InviteProblem
 from bot.domain.ports import MovableClock
 from bot.services.enrolment import ConsentOutcome

@@ -70,5 +70,5 @@ def test_area_without_english_label_is_refused(tmp_path: Path) -> None:
     areas.write_text(
         areas.read_text(encoding="utf-8").replace("    en: Elevator retrofit\n", ""), "utf-8"
     )
-    with pytest.raises(ContentError, match="elevator.*en"):
+    with pytest.raises(ContentError, match=r"elevator.*en"):
         load_texts(content)
