@@ -66,7 +66,7 @@ def languages(t: Translator) -> InlineKeyboardMarkup:
 
 def delete_confirm(t: Translator) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=t.plain("delete.yes"), callback_data=DeleteCB(confirm=True))
-    kb.button(text=t.plain("delete.no"), callback_data=DeleteCB(confirm=False))
+    kb.button(text=t.plain("delete.erase"), callback_data=DeleteCB(confirm=True))
+    kb.button(text=t.plain("delete.keep"), callback_data=DeleteCB(confirm=False))
     kb.adjust(2)
     return kb.as_markup()

@@ -79,11 +79,14 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
+def _flatten(data: Any, path: Path, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(data, dict):
         for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
+            if not isinstance(key, str):
+                # YAML 1.1 reads yes/no/on/off/true as booleans: quote such keys.
+                raise ContentError(path, f"key {key!r} under {prefix or 'top'} is not text")
+            out.update(_flatten(value, path, f"{prefix}{key}."))
     else:
         out[prefix.rstrip(".")] = data
     return out
@@ -96,7 +99,7 @@ def _load_locale(
     if not isinstance(data, dict):
         raise ContentError(path, "expected a mapping of message keys")
     templates = {}
-    for key, source in _flatten(data).items():
+    for key, source in _flatten(data, path).items():
         if not isinstance(source, str):
             raise ContentError(path, f"message {key!r} must be text", lines.get(key))
         try:

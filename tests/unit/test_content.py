@@ -72,3 +72,11 @@ def test_area_without_english_label_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ContentError, match=r"elevator.*en"):
         load_texts(content)
+
+
+def test_yaml_boolean_keys_are_refused(tmp_path: Path) -> None:
+    content = _copy(tmp_path)
+    zh = content / "i18n" / "zh-CN.yaml"
+    zh.write_text(zh.read_text(encoding="utf-8") + "\nextra:\n  yes: 是\n", "utf-8")
+    with pytest.raises(ContentError, match="not text"):
+        load_texts(content)

@@ -1,0 +1,214 @@
+"""The emulator's control API: the phone side over HTTP, JSON in and out, under ``/_emu/``."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .emulator_state import JSON, ControlError
+
+if TYPE_CHECKING:
+    from .emulator import BotAPIEmulator
+
+__all__ = ["ControlAPI"]
+
+_INT_RE = re.compile(r"-?\d+")
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+class ControlAPI:
+    """The phone side over HTTP: JSON in, JSON out, under ``/_emu/``."""
+
+    def __init__(self, emulator: BotAPIEmulator) -> None:
+        self.emu = emulator
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        routes: list[tuple[str, str, Callable[[web.Request], Awaitable[Any]]]] = [
+            ("GET", "/_emu/bot", self.bot),
+            ("GET", "/_emu/users", self.list_users),
+            ("POST", "/_emu/users", self.add_user),
+            ("POST", "/_emu/groups", self.add_group),
+            ("POST", "/_emu/users/{user_id}/messages", self.send),
+            ("POST", "/_emu/users/{user_id}/press", self.press),
+            ("POST", "/_emu/users/{user_id}/block", self.block),
+            ("POST", "/_emu/users/{user_id}/unblock", self.unblock),
+            ("GET", "/_emu/users/{user_id}/callback_answers", self.callback_answers),
+            ("GET", "/_emu/chats/{chat_id}", self.chat),
+            ("GET", "/_emu/chats/{chat_id}/messages", self.messages),
+            ("GET", "/_emu/chats/{chat_id}/events", self.events),
+            ("GET", "/_emu/chats/{chat_id}/wait", self.wait),
+            ("GET", "/_emu/calls", self.calls),
+            ("GET", "/_emu/files/{file_id}", self.file),
+            ("POST", "/_emu/reset", self.reset),
+        ]
+        for verb, path, handler in routes:
+            router.add_route(verb, path, self._wrap(handler))
+
+    @staticmethod
+    def _wrap(
+        handler: Callable[[web.Request], Awaitable[Any]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                result = await handler(request)
+            except ControlError as exc:
+                return web.json_response(
+                    {"ok": False, "error": exc.message}, status=exc.status, dumps=_dumps
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                return web.json_response(
+                    {"ok": False, "error": f"bad request: {exc!r}"}, status=400, dumps=_dumps
+                )
+            if isinstance(result, web.StreamResponse):
+                return result
+            return web.json_response(result, dumps=_dumps)
+
+        return wrapped
+
+    @staticmethod
+    async def _body(request: web.Request) -> JSON:
+        if not request.body_exists:
+            return {}
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ControlError("the body must be a JSON object")
+        return body
+
+    @staticmethod
+    def _int(request: web.Request, name: str) -> int:
+        value = request.match_info[name]
+        if not _INT_RE.fullmatch(value):
+            raise ControlError(f"{name} must be an integer")
+        return int(value)
+
+    async def bot(self, request: web.Request) -> JSON:
+        return {
+            "bot": self.emu.bot_user(),
+            "last_seq": self.emu.last_seq,
+            "pending_updates": len(self.emu.pending_updates),
+            "webhook": dataclasses.asdict(self.emu.webhook),
+        }
+
+    async def list_users(self, request: web.Request) -> JSON:
+        return {"users": self.emu.users()}
+
+    async def add_user(self, request: web.Request) -> JSON:
+        body = await self._body(request)
+        user_id = body.get("user_id", body.get("id"))
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            raise ControlError("user_id must be an integer")
+        return self.emu.add_user(
+            user_id,
+            str(body.get("first_name") or f"User{user_id}"),
+            body.get("last_name"),
+            body.get("username"),
+            body.get("language_code", "zh-hans"),
+            started=bool(body.get("started", True)),
+        )
+
+    async def add_group(self, request: web.Request) -> JSON:
+        body = await self._body(request)
+        return self.emu.add_group(
+            int(body["chat_id"]), str(body["title"]), chat_type=body.get("type", "group")
+        )
+
+    async def send(self, request: web.Request) -> JSON:
+        return self.emu.send(self._int(request, "user_id"), await self._body(request))
+
+    async def press(self, request: web.Request) -> JSON:
+        body = await self._body(request)
+        if not isinstance(body.get("message_id"), int):
+            raise ControlError("message_id must be an integer")
+        return self.emu.press(
+            self._int(request, "user_id"),
+            body["message_id"],
+            data=body.get("data"),
+            text=body.get("text"),
+            forge=bool(body.get("forge", False)),
+            chat_id=body.get("chat_id"),
+        )
+
+    async def block(self, request: web.Request) -> JSON:
+        self.emu.block(self._int(request, "user_id"))
+        return {"ok": True}
+
+    async def unblock(self, request: web.Request) -> JSON:
+        self.emu.unblock(self._int(request, "user_id"))
+        return {"ok": True}
+
+    async def callback_answers(self, request: web.Request) -> JSON:
+        return {"answers": self.emu.callback_answers(self._int(request, "user_id"))}
+
+    async def chat(self, request: web.Request) -> JSON:
+        return self.emu.chat_state(self._int(request, "chat_id"))
+
+    async def messages(self, request: web.Request) -> JSON:
+        chat_id = self._int(request, "chat_id")
+        include_deleted = request.query.get("include_deleted", "1") not in ("0", "false")
+        return {
+            "messages": self.emu.messages(chat_id, include_deleted=include_deleted),
+            "last_seq": self.emu.last_seq,
+        }
+
+    @staticmethod
+    def _filters(request: web.Request) -> tuple[int, list[str] | None, str | None]:
+        after_seq = int(request.query.get("after_seq", "0"))
+        kinds_raw = request.query.get("kinds")
+        kinds = [kind for kind in kinds_raw.split(",") if kind] if kinds_raw else None
+        direction = request.query.get("direction")
+        return after_seq, kinds, (None if direction in (None, "", "any") else direction)
+
+    async def events(self, request: web.Request) -> JSON:
+        after_seq, kinds, direction = self._filters(request)
+        events = self.emu.events(
+            self._int(request, "chat_id"), after_seq, kinds=kinds, direction=direction
+        )
+        return {"events": events, "last_seq": self.emu.last_seq}
+
+    async def wait(self, request: web.Request) -> JSON | web.Response:
+        after_seq, kinds, direction = self._filters(request)
+        if "kinds" not in request.query:
+            kinds = ["message", "edit"]
+        if "direction" not in request.query:
+            direction = "out"
+        timeout = float(request.query.get("timeout", "5"))
+        events = await self.emu.wait_events(
+            self._int(request, "chat_id"), after_seq, timeout, kinds=kinds, direction=direction
+        )
+        if not events:
+            return web.json_response(
+                {"ok": False, "error": "timeout", "last_seq": self.emu.last_seq},
+                status=408,
+                dumps=_dumps,
+            )
+        return {"events": events, "last_seq": self.emu.last_seq}
+
+    async def calls(self, request: web.Request) -> JSON:
+        errors_only = request.query.get("errors_only", "0") not in ("0", "false", "")
+        method = request.query.get("method")
+        calls = self.emu.errors() if errors_only else self.emu.calls
+        return {
+            "calls": [
+                call.to_json()
+                for call in calls
+                if method is None or call.method.lower() == method.lower()
+            ]
+        }
+
+    async def file(self, request: web.Request) -> web.Response:
+        stored = self.emu.file(request.match_info["file_id"])
+        if stored is None:
+            raise ControlError("unknown file_id", status=404)
+        return web.Response(
+            body=stored.data, content_type=stored.mime_type or "application/octet-stream"
+        )
+
+    async def reset(self, request: web.Request) -> JSON:
+        self.emu.reset()
+        return {"ok": True}

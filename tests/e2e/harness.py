@@ -1,0 +1,150 @@
+"""The real bot, started the way `xueyong run` starts it, talking HTTP to the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.app import App, build_app, run_polling
+from bot.config import Settings, load_settings
+from bot.domain.ports import MovableClock
+from bot.sandbox.client import ChatMessage, EmulatorClient
+from bot.sandbox.emulator import BotAPIEmulator
+from tests.conftest import Backend
+
+TOKEN = "123456789:TEST-token-for-the-emulator"
+START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+@dataclass
+class RunningBot:
+    backend: Backend
+    emulator: BotAPIEmulator
+    clock: MovableClock
+    app: App | None = None
+    task: asyncio.Task[None] | None = None
+    extra_settings: dict[str, object] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        return load_settings(
+            BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE=self.emulator.base_url,
+            DATABASE_URL=self.backend.database_url,
+            REDIS_URL=self.backend.redis_url or "",
+            POLLING_TIMEOUT=5,
+            **self.extra_settings,
+        )
+
+    async def start(self) -> App:
+        app = build_app(self.settings(), clock=self.clock)
+        started = asyncio.Event()
+
+        async def on_startup() -> None:
+            started.set()
+
+        app.dispatcher.startup.register(on_startup)
+        self.app = app
+        self.task = asyncio.create_task(run_polling(app, handle_signals=False))
+        waiter = asyncio.create_task(started.wait())
+        done, _ = await asyncio.wait({waiter, self.task}, timeout=30, return_when="FIRST_COMPLETED")
+        if self.task in done:
+            waiter.cancel()
+            self.task.result()  # raises what made the bot fail to start
+        if waiter not in done:
+            raise TimeoutError("the bot did not start")
+        await self.emulator.wait_for_poller(timeout=10)
+        return app
+
+    async def stop(self) -> None:
+        if self.app is None or self.task is None:
+            return
+        with contextlib.suppress(RuntimeError):  # polling may not have started
+            await self.app.dispatcher.stop_polling()
+        await asyncio.wait_for(self.task, timeout=15)
+        self.app = None
+        self.task = None
+
+    async def restart(self) -> App:
+        """Stop and start again on the same database (and Redis): what a redeploy does."""
+        await self.stop()
+        return await self.start()
+
+    @property
+    def core(self):  # type: ignore[no-untyped-def]
+        assert self.app is not None
+        return self.app.core
+
+
+class Phone:
+    """One person's phone: type, tap buttons, read what the bot shows."""
+
+    def __init__(self, client: EmulatorClient, user_id: int) -> None:
+        self.client = client
+        self.user_id = user_id
+
+    async def send(self, text: str) -> None:
+        await self.client.send_text(self.user_id, text)
+
+    async def say(self, text: str, timeout: float = 10.0) -> ChatMessage:
+        """Send text; return the next new message from the bot (edits are skipped)."""
+        await self.client.send_text(self.user_id, text)
+        return await self.next_message(timeout)
+
+    async def next_message(self, timeout: float = 10.0) -> ChatMessage:
+        return await self.client.wait_for(
+            self.user_id, lambda m: m.event == "message", timeout=timeout
+        )
+
+    async def wait_for(
+        self, predicate: Callable[[ChatMessage], bool], timeout: float = 10.0
+    ) -> ChatMessage:
+        return await self.client.wait_for(self.user_id, predicate, timeout=timeout)
+
+    async def tap(self, label: str, on: ChatMessage | None = None) -> None:
+        message = on or await self._latest_with(label)
+        await self.client.press(self.user_id, message, text=message.button(label).text)
+
+    async def tap_then_read(
+        self, label: str, on: ChatMessage | None = None, timeout: float = 10.0
+    ) -> ChatMessage:
+        await self.tap(label, on)
+        return await self.next_message(timeout)
+
+    async def tap_for_toast(
+        self,
+        label: str | None = None,
+        on: ChatMessage | None = None,
+        data: str | None = None,
+        forge: bool = False,
+        timeout: float = 10.0,
+    ) -> str | None:
+        """Press a button (or forge a press with `data`) and return the toast text."""
+        if data is not None:
+            assert on is not None
+            pressed = await self.client.press(self.user_id, on, data=data, forge=forge)
+        else:
+            assert label is not None
+            message = on or await self._latest_with(label)
+            pressed = await self.client.press(
+                self.user_id, message, text=message.button(label).text
+            )
+        events = await self.client.wait(
+            self.user_id, pressed.seq, timeout, kinds=("callback_answer",), direction="out"
+        )
+        if not events:
+            raise TimeoutError("the bot did not answer the button press")
+        answer = events[0].get("answer") or {}
+        text = answer.get("text")
+        return str(text) if text is not None else None
+
+    async def _latest_with(self, label: str) -> ChatMessage:
+        for message in reversed(await self.client.bot_messages(self.user_id)):
+            if not message.deleted and message.has_button(label):
+                return message
+        raise AssertionError(f"no message in chat {self.user_id} has a button {label!r}")
+
+    async def transcript(self) -> list[str]:
+        return [m.text or "" for m in await self.client.bot_messages(self.user_id)]

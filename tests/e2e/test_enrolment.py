@@ -1,0 +1,332 @@
+"""Enrolment through invite links, driven over HTTP as a phone would, through every branch."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.content import load_texts
+from bot.db.models import AuditEntry, Enrolment, MentorProfile, User
+from bot.sandbox.client import EmulatorClient
+from bot.sandbox.html import parse_html
+from tests.e2e.harness import Phone, RunningBot
+
+pytestmark = pytest.mark.e2e
+
+TEXTS = load_texts(Path(__file__).resolve().parents[2] / "content")
+
+
+def says(key: str, locale: str = "zh-CN", **params: Any) -> str:
+    """What a phone shows for a content message: the plain text after Telegram's HTML."""
+    return parse_html(TEXTS.render(locale, key, **params)).text
+
+
+async def make_cohort(running: RunningBot, **kw: Any) -> tuple[str, str]:
+    created = await running.core.services.cohorts.create(
+        name=kw.pop("name", "2026秋季社区书记班"),
+        course_title="基层治理能力提升专题培训",
+        ends_on=kw.pop("ends_on", date(2026, 12, 1)),
+        timezone="Asia/Shanghai",
+        **kw,
+    )
+    return created.trainee_invite.code, created.mentor_invite.code
+
+
+async def rows(running: RunningBot, model: type, *where: Any) -> list[Any]:
+    async with running.core.uow() as uow:
+        return list((await uow.session.scalars(select(model).where(*where))).all())
+
+
+async def count(running: RunningBot, model: type) -> int:
+    async with running.core.uow() as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def enrol_trainee(phone: Phone, code: str, name: str = "张三") -> None:
+    notice = await phone.say(f"/start {code}")
+    assert notice.has_button("同意")
+    await phone.tap("同意并继续", on=notice)
+    assert (await phone.next_message()).text == says("ask.name", limit=32)
+    await phone.say(name)
+    await phone.tap_then_read("社区（居委会）")
+    await phone.say("和平里社区")
+    welcome = await phone.say("网格员")
+    assert welcome.text is not None and "报名完成" in welcome.text
+
+
+async def test_trainee_enrols_through_every_step(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 1001)
+    await client.add_user(1001, "三", last_name="张")
+
+    notice = await phone.say(f"/start {code}")
+    assert notice.text is not None
+    assert "2026秋季社区书记班" in notice.text and "个人信息告知" in notice.text
+    assert "/delete_my_data" in notice.text
+    assert notice.button_texts == ["✅ 同意并继续", "不同意"]
+    assert await count(running, User) == 0, "nothing is stored before consent"
+
+    await phone.tap("同意并继续", on=notice)
+    assert (await phone.next_message()).text == says("ask.name", limit=32)
+    # The consent buttons are gone, so consent can't be given twice.
+    first = (await client.bot_messages(1001))[0]
+    assert first.message_id == notice.message_id and not first.buttons
+
+    unit_question = await phone.say("张三")
+    assert unit_question.text == says("ask.unit_type")
+    assert unit_question.button_texts == ["社区（居委会）", "村", "街道 / 乡镇"]
+    ask_unit_name = await phone.tap_then_read("社区（居委会）", on=unit_question)
+    assert ask_unit_name.text == says(
+        "ask.unit_name", unit_type="社区（居委会）", example="和平里社区"
+    )
+    assert (await phone.say("和平里社区")).text == says("ask.position")
+    welcome = await phone.say("网格员")
+    assert welcome.text == says(
+        "welcome.trainee", cohort="2026秋季社区书记班", ends_on="2026年12月1日"
+    )
+
+    [user] = await rows(running, User, User.telegram_id == 1001)
+    assert (user.full_name, user.unit_type, user.unit_name, user.position) == (
+        "张三",
+        "community",
+        "和平里社区",
+        "网格员",
+    )
+    assert user.consent_at is not None and user.locale == "zh-CN"
+    [enrolment] = await rows(running, Enrolment, Enrolment.user_id == user.id)
+    assert (enrolment.role, enrolment.status) == ("trainee", "active")
+    actions = [
+        a.action for a in await rows(running, AuditEntry, AuditEntry.actor_user_id == user.id)
+    ]
+    assert actions == ["consent_given", "enrolled"]
+
+    me = await phone.say("/me")
+    assert me.text is not None and "张三" in me.text and "和平里社区" in me.text
+    help_text = await phone.say("/help")
+    assert help_text.text is not None and "/mydata" in help_text.text
+    back = await phone.say("/start")
+    assert back.text is not None and back.text.startswith("张三，欢迎回来")
+
+
+async def test_mentor_enrols_with_areas_and_capacity(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    _, mentor_code = await make_cohort(running)
+    phone = Phone(client, 2001)
+    notice = await phone.say(f"/start {mentor_code}")
+    assert notice.text is not None and "治理导师" in notice.text and "擅长领域" in notice.text
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("王五")
+    await phone.tap_then_read("街道 / 乡镇")
+    await phone.say("东城街道")
+    areas = await phone.say("党工委书记")
+    assert areas.text == says("ask.mentor_areas", max=5)
+    assert len(areas.all_buttons) == len(TEXTS.areas) + 1
+
+    # "Done" with nothing chosen is refused with an alert, and nothing moves on.
+    assert await phone.tap_for_toast("完成", on=areas) == says("problem.areas_empty")
+    await phone.tap("加装电梯", on=areas)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 加装电梯"))
+    await phone.tap("矛盾调解", on=edited)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 矛盾调解"))
+    capacity = await phone.tap_then_read("完成", on=edited)
+    assert capacity.text == says("ask.mentor_capacity", max=30)
+    welcome = await phone.tap_then_read("5", on=capacity)
+    assert (
+        welcome.text is not None and "加装电梯、矛盾调解" in welcome.text and "5 名" in welcome.text
+    )
+
+    [user] = await rows(running, User, User.telegram_id == 2001)
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert (profile.areas, profile.capacity) == (["elevator", "mediation"], 5)
+    [enrolment] = await rows(running, Enrolment, Enrolment.user_id == user.id)
+    assert (enrolment.role, enrolment.status) == ("mentor", "active")
+
+
+async def test_start_without_code_and_with_bad_codes(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3001)
+    assert (await phone.say("/start")).text == says("start.no_code")
+    assert (await phone.say("/start hello")).text == says("invite.malformed")
+    assert (await phone.say("/start ZZZZZZZZZZ")).text == says("invite.not_found")
+    # Codes survive being typed in lower case with a dash.
+    typed = f"{code[:5].lower()}-{code[5:].lower()}"
+    assert (await phone.say(f"/start {typed}")).has_button("同意")
+    assert await count(running, User) == 0
+
+
+async def test_expired_code(running: RunningBot, client: EmulatorClient) -> None:
+    code, _ = await make_cohort(running, ends_on=date(2026, 11, 30))
+    phone = Phone(client, 3002)
+    notice = await phone.say(f"/start {code}")
+    # The person reads the notice for weeks: the code expires before they agree.
+    running.clock.advance(timedelta(days=30))
+    await phone.tap("同意并继续", on=notice)
+    assert (await phone.next_message()).text == says("invite.expired")
+    assert (await phone.say(f"/start {code}")).text == says("invite.expired")
+    assert await count(running, User) == 0
+
+
+async def test_used_up_code(running: RunningBot, client: EmulatorClient) -> None:
+    code, _ = await make_cohort(running, trainee_limit=1)
+    await enrol_trainee(Phone(client, 3003), code)
+    late = Phone(client, 3004)
+    assert (await late.say(f"/start {code}")).text == says("invite.used_up")
+    assert await count(running, Enrolment) == 1
+
+
+async def test_second_enrolment_is_refused_politely(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3005)
+    await enrol_trainee(phone, code)
+    again = await phone.say(f"/start {code}")
+    assert again.text == says("invite.already_enrolled", cohort="2026秋季社区书记班")
+    assert await count(running, Enrolment) == 1
+
+
+async def test_refusing_consent_stores_nothing(running: RunningBot, client: EmulatorClient) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3006)
+    notice = await phone.say(f"/start {code}")
+    declined = await phone.tap_then_read("不同意", on=notice)
+    assert declined.text == says("consent.declined")
+    assert await count(running, User) == 0
+    assert (await phone.say("/me")).text == says("me.none")
+
+
+async def test_bad_input_gets_a_clear_answer_and_loses_nothing(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3007)
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    assert (await phone.say("名" * 33)).text == says("problem.too_long", limit=32)
+    assert (await phone.say("12345")).text == says("problem.not_text")
+    await client.send(3007, sticker={"emoji": "👍"})
+    assert (await phone.next_message()).text == says("problem.need_text")
+    # A command in the middle works and the conversation goes on where it was.
+    assert (await phone.say("/help")).text is not None
+    assert (await phone.say("李四")).text == says("ask.unit_type")
+    # Typing where a button is expected: told to use the buttons, asked again.
+    assert (await phone.say("社区")).text == says("problem.use_buttons")
+    assert (await phone.next_message()).text == says("ask.unit_type")
+    [user] = await rows(running, User, User.telegram_id == 3007)
+    assert user.full_name == "李四" and user.unit_type is None
+
+
+async def test_stale_and_forged_buttons_change_nothing(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3008)
+    await enrol_trainee(phone, code)
+    last = await client.last_bot_message(3008)
+    assert last is not None
+    toast = await phone.tap_for_toast(on=last, data="ut:village", forge=True)
+    assert toast == says("problem.stale_button")
+    assert await phone.tap_for_toast(on=last, data="zz:nonsense", forge=True) == says(
+        "problem.stale_button"
+    )
+    [user] = await rows(running, User, User.telegram_id == 3008)
+    assert user.unit_type == "community"
+
+
+async def test_language_switch_before_and_after_consent(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3009)
+    choose = await phone.say("/lang")
+    assert choose.button_texts == ["中文", "English"]
+    assert (await phone.tap_then_read("English", on=choose)).text == says("lang.switched", "en")
+    assert await count(running, User) == 0, "a language choice is not a reason to store a person"
+    notice = await phone.say(f"/start {code}")
+    assert notice.text is not None and "Personal information notice" in notice.text
+    await phone.tap("I agree", on=notice)
+    assert (await phone.next_message()).text == says("ask.name", "en", limit=32)
+    [user] = await rows(running, User, User.telegram_id == 3009)
+    assert user.locale == "en"
+    assert (await phone.say("/lang zh")).text == says("lang.switched")
+    assert (await phone.say("王小明")).text == says("ask.unit_type")
+
+
+async def test_half_answered_enrolment_resumes_after_restart(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3010)
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("赵六")
+    await running.restart()
+    # After the restart the next text answers the open question (the FSM state is rebuilt
+    # from the database), and /start says where we are.
+    resumed = await phone.say("/start")
+    assert resumed.text == says("start.resume")
+    assert (await phone.next_message()).text == says("ask.unit_type")
+    await phone.tap_then_read("村")
+    await running.restart()
+    assert (await phone.say("李家村")).text == says("ask.position")
+
+
+async def test_messages_arriving_together_advance_one_step_each(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3011)
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("钱七")
+    await phone.tap_then_read("街道 / 乡镇")
+    # Two answers typed quickly: workplace, then position. Both arrive before the bot answers.
+    await asyncio.gather(phone.send("东城街道"), phone.send("副主任"))
+    await phone.wait_for(lambda m: m.text is not None and "报名完成" in m.text)
+    [user] = await rows(running, User, User.telegram_id == 3011)
+    assert (user.unit_name, user.position) == ("东城街道", "副主任")
+
+
+async def test_my_data_export_and_deletion(running: RunningBot, client: EmulatorClient) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3012)
+    await enrol_trainee(phone, code, name="孙八")
+    document = await phone.say("/mydata")
+    assert document.document is not None
+    assert document.document["file_name"] == "xueyong-my-data.json"
+    confirm = await phone.say("/delete_my_data")
+    assert confirm.button_texts == ["确认删除", "取消"]
+    assert (await phone.tap_then_read("取消", on=confirm)).text == says("delete.kept")
+    confirm = await phone.say("/delete_my_data")
+    assert (await phone.tap_then_read("确认删除", on=confirm)).text == says("delete.done")
+    [user] = await rows(running, User, User.telegram_id == 3012)
+    assert (user.full_name, user.unit_name, user.position, user.consent_at) == (None,) * 4
+    [enrolment] = await rows(running, Enrolment, Enrolment.user_id == user.id)
+    assert enrolment.status == "left"
+    assert (await phone.say("/me")).text == says("me.none")
+    erased = await rows(running, AuditEntry, AuditEntry.action == "personal_data_erased")
+    assert len(erased) == 1
+
+
+async def test_command_menu_is_set_in_both_languages(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    default = running.emulator.commands(language_code="")
+    english = running.emulator.commands(language_code="en")
+    assert [c["command"] for c in default][:3] == ["start", "help", "me"]
+    assert default[1]["description"] == "使用帮助"
+    assert english[1]["description"] == "Help"
