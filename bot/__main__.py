@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.app import Core, build_app, build_bot, build_core, run_polling
 from bot.config import Settings, load_settings
 from bot.content import ContentError
+from bot.core import Core, build_core
 from bot.services.cohorts import CohortCreated
 
 EXIT_USAGE = 2
@@ -95,6 +95,8 @@ async def _run(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    from bot.app import build_app, run_polling
+
     await run_polling(build_app(settings))
     return 0
 
@@ -115,6 +117,8 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 async def _bot_username(settings: Settings) -> str | None:
     if not settings.token:
         return None
+    from bot.app import build_bot
+
     bot = build_bot(settings, settings.token)
     try:
         me = await bot.get_me()

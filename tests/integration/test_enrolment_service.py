@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Core, build_core
 from bot.config import load_settings
+from bot.core import Core, build_core
 from bot.db.models import AuditEntry, Enrolment, Invite, User
 from bot.domain.enrolment import (
     EnrolStep,

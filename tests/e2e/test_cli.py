@@ -1,0 +1,157 @@
+"""The command line as an operator uses it: create a cohort, run the bot, enrol by the link."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import load_settings
+from bot.core import build_core
+from bot.db.models import Enrolment, User, UserRole
+from bot.sandbox.client import EmulatorClient
+from bot.sandbox.emulator import BotAPIEmulator
+from tests.conftest import Backend
+from tests.e2e.harness import TOKEN, Phone
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def xueyong(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def environment(backend: Backend, emulator: BotAPIEmulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
+    env.update(
+        BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=emulator.base_url,
+        DATABASE_URL=backend.database_url,
+        REDIS_URL=backend.redis_url or "",
+        POLLING_TIMEOUT="2",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+async def test_cohort_create_run_and_enrol(
+    backend: Backend, emulator: BotAPIEmulator, client: EmulatorClient
+) -> None:
+    env = environment(backend, emulator, ORGANISER_IDS="777")
+    code, out, err = await xueyong(
+        env,
+        "cohort",
+        "create",
+        "--name",
+        "2026秋季社区书记班",
+        "--course",
+        "基层治理",
+        "--ends",
+        "2026-12-01",
+        "--trainee-limit",
+        "30",
+        "--organiser",
+        "778",
+    )
+    assert code == 0, err
+    trainee_code = re.search(r"trainee invite code: (\w+)", out)
+    link = re.search(r"trainee link: (\S+)", out)
+    assert trainee_code and link, out
+    # The bot's username comes from getMe, so the printed link is the real deep link.
+    assert link.group(1) == f"https://t.me/xueyong_bot?start={trainee_code.group(1)}"
+
+    code, out, err = await xueyong(env, "cohort", "list")
+    assert code == 0 and "2026秋季社区书记班" in out and "used 0/30" in out, out + err
+    code, out, _ = await xueyong(env, "organiser", "add", "779")
+    assert code == 0 and "now an organiser" in out
+
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert await emulator.wait_for_poller(timeout=30), "the bot never started polling"
+        phone = Phone(client, 4242)
+        notice = await phone.say(f"/start {trainee_code.group(1)}", timeout=15)
+        await phone.tap("同意并继续", on=notice)
+        await phone.next_message()
+        await phone.say("周九")
+        await phone.tap_then_read("村")
+        await phone.say("李家村")
+        welcome = await phone.say("村委会主任")
+        assert welcome.text is not None and "报名完成" in welcome.text
+        organiser = Phone(client, 777)
+        greeting = await organiser.say("/start")
+        assert greeting.text is not None and "组织方" in greeting.text
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(bot.communicate(), timeout=30)
+    assert bot.returncode == 0, stderr.decode()[-2000:]
+    assert emulator.errors() == []
+
+    core = build_core(load_settings(DATABASE_URL=backend.database_url))
+    try:
+        async with core.uow() as uow:
+            user = await uow.users.by_telegram_id(4242)
+            assert user is not None and user.full_name == "周九"
+            statuses = (await uow.session.scalars(select(Enrolment.status))).all()
+            assert sorted(statuses) == ["active", "active"]  # the trainee and organiser 778
+            organisers = (
+                await uow.session.scalars(
+                    select(User.telegram_id).join(UserRole).where(UserRole.role == "organiser")
+                )
+            ).all()
+            assert sorted(organisers) == [778, 779]
+    finally:
+        await core.close()
+
+
+async def test_bad_arguments_are_explained(backend: Backend, emulator: BotAPIEmulator) -> None:
+    env = environment(backend, emulator)
+    code, _, err = await xueyong(
+        env, "cohort", "create", "--name", "x", "--course", "y", "--ends", "2026-13-01"
+    )
+    assert code == 2 and "not a date" in err
+    code, _, err = await xueyong(
+        env,
+        "cohort",
+        "create",
+        "--name",
+        "x",
+        "--course",
+        "y",
+        "--ends",
+        "2026-12-01",
+        "--timezone",
+        "Mars/Olympus",
+    )
+    assert code == 2 and "unknown timezone" in err
+    env.pop("BOT_TOKEN")
+    env["BOT_TOKEN"] = ""
+    code, _, err = await xueyong(env, "run")
+    assert code == 1 and "BOT_TOKEN is not set" in err
