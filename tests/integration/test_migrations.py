@@ -1,0 +1,43 @@
+"""The Alembic migrations build exactly the schema the models describe, on every backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from bot.db.engine import create_engine
+from bot.db.migrate import upgrade_to_head
+from bot.db.models import Base
+from tests.conftest import Backend
+
+
+async def test_migrations_match_the_models(backend: Backend) -> None:
+    engine = create_engine(backend.database_url)
+    try:
+        await upgrade_to_head(engine)
+        await upgrade_to_head(engine)  # a second run is a no-op
+
+        def diff(connection: Connection) -> list[object]:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+
+        async with engine.connect() as connection:
+            assert await connection.run_sync(diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db' / 'x.sqlite3'}")
+    try:
+        async with engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+            fks = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+        assert (mode, timeout, fks) == ("wal", 5000, 1)
+    finally:
+        await engine.dispose()
