@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -13,15 +15,73 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import TELEGRAM_API_BASE, Settings
 from bot.content import Texts
 from bot.core import Core, build_core
+from bot.delivery.limiter import SendLimiter
+from bot.delivery.telegram import TelegramMessenger
+from bot.delivery.worker import DeliveryWorker
 from bot.domain.ports import Clock
+from bot.services.scheduling import SweepReport
 
 log = logging.getLogger(__name__)
 
 BOT_COMMANDS = ("start", "help", "me", "lang", "cancel", "mydata", "delete_my_data")
+SWEEP_JOB = "sweep"
+
+
+class Background:
+    """What runs beside the handlers: the sweep job (APScheduler) and the delivery worker."""
+
+    def __init__(self, core: Core, bot: Bot) -> None:
+        settings = core.settings
+        self.core = core
+        self.limiter = SendLimiter(settings.delivery_rate)
+        self.worker = DeliveryWorker(
+            core.uow,
+            core.clock,
+            TelegramMessenger(bot),
+            self.limiter,
+            concurrency=settings.delivery_concurrency,
+            max_attempts=settings.delivery_max_attempts,
+        )
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._lock = asyncio.Lock()
+        self.last_sweep: SweepReport | None = None
+
+    async def sweep(self) -> SweepReport:
+        """One sweep of due items (never two at once), then wake the delivery worker."""
+        async with self._lock:
+            self.last_sweep = await self.core.sweeper.sweep()
+        self.worker.wake()
+        return self.last_sweep
+
+    def sweep_soon(self) -> None:
+        job = self.scheduler.get_job(SWEEP_JOB)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    async def start(self) -> None:
+        self.worker.start()
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.core.settings.sweep_interval,
+            id=SWEEP_JOB,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+        self.core.nudge.connect(self.sweep_soon)
+
+    async def stop(self) -> None:
+        self.core.nudge.connect(None)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.worker.stop()
 
 
 @dataclass
@@ -30,6 +90,7 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     storage: BaseStorage
+    background: Background
     _closed: bool = field(default=False, repr=False)
 
     async def close(self) -> None:
@@ -38,6 +99,7 @@ class App:
         self._closed = True
         from handlers import detach_routers
 
+        await self.background.stop()
         detach_routers(self.dispatcher)
         await self.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
@@ -88,12 +150,19 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)
     dispatcher.include_routers(*get_routers())
-    app = App(core, build_bot(settings, token), dispatcher, storage)
+    bot = build_bot(settings, token)
+    background = Background(core, bot)
+    app = App(core, bot, dispatcher, storage, background)
 
     async def on_startup(bot: Bot) -> None:
         await set_commands(bot, core.texts)
+        await background.start()
+
+    async def on_shutdown() -> None:
+        await background.stop()
 
     dispatcher.startup.register(on_startup)
+    dispatcher.shutdown.register(on_shutdown)
     return app
 
 

@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     invite_valid_days_after_end: int = Field(default=14, alias="INVITE_VALID_DAYS_AFTER_END")
     polling_timeout: int = Field(default=10, alias="POLLING_TIMEOUT")
 
+    # Delivery: Telegram allows about 30 messages a second; stay under it by default.
+    delivery_rate: float = Field(default=25.0, gt=0, alias="DELIVERY_RATE")
+    delivery_concurrency: int = Field(default=16, ge=1, alias="DELIVERY_CONCURRENCY")
+    delivery_max_attempts: int = Field(default=5, ge=1, alias="DELIVERY_MAX_ATTEMPTS")
+    sweep_interval: float = Field(default=2.0, gt=0, alias="SWEEP_INTERVAL")
+    # Pushes due in this daily window (cohort's local time) wait for its end. "off" disables.
+    quiet_hours: str = Field(default="21:00-08:00", alias="QUIET_HOURS")
+    # A broadcast with a "received" button reminds those who have not pressed it after this.
+    broadcast_reminder_hours: int = Field(default=24, ge=1, alias="BROADCAST_REMINDER_HOURS")
+
     @field_validator("organiser_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -48,6 +58,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        from bot.domain.schedule import QuietHours
+
+        QuietHours.parse(value)  # raises ValueError with the reason
+        return value
 
     @property
     def token(self) -> str | None:

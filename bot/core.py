@@ -6,6 +6,7 @@ and the Dispatcher on top.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,11 +16,28 @@ from bot.content import Texts, load_texts
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.domain.ports import Clock, SystemClock
+from bot.domain.schedule import QuietHours
+from bot.services.broadcasts import REMIND_KIND, SEND_KIND, BroadcastService
 from bot.services.cohorts import CohortService
 from bot.services.enrolment import EnrolmentService
 from bot.services.privacy import PrivacyService
+from bot.services.scheduling import Sweeper
 from bot.services.uow import UowFactory, uow_factory
 from bot.services.users import UserService
+
+
+class Nudge:
+    """ "Something is due now": services call it, the running app sweeps at once."""
+
+    def __init__(self) -> None:
+        self._target: Callable[[], None] | None = None
+
+    def connect(self, target: Callable[[], None] | None) -> None:
+        self._target = target
+
+    def __call__(self) -> None:
+        if self._target is not None:
+            self._target()
 
 
 @dataclass
@@ -28,6 +46,7 @@ class Services:
     enrolment: EnrolmentService
     cohorts: CohortService
     privacy: PrivacyService
+    broadcasts: BroadcastService
 
     def as_workflow_data(self) -> dict[str, object]:
         return {
@@ -35,6 +54,7 @@ class Services:
             "enrolment": self.enrolment,
             "cohorts": self.cohorts,
             "privacy": self.privacy,
+            "broadcasts": self.broadcasts,
         }
 
 
@@ -48,6 +68,8 @@ class Core:
     texts: Texts
     uow: UowFactory
     services: Services
+    sweeper: Sweeper
+    nudge: Nudge
 
     async def migrate(self) -> None:
         await upgrade_to_head(self.engine)
@@ -62,6 +84,7 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     engine = create_engine(settings.database_url)
     uow = uow_factory(create_session_factory(engine))
     organisers = settings.organiser_ids
+    nudge = Nudge()
     services = Services(
         users=UserService(uow, clock, organisers),
         enrolment=EnrolmentService(uow, clock, organisers),
@@ -69,5 +92,18 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             uow, clock, invite_days_after_end=settings.invite_valid_days_after_end
         ),
         privacy=PrivacyService(uow, clock),
+        broadcasts=BroadcastService(
+            uow,
+            clock,
+            texts,
+            organiser_ids=organisers,
+            quiet_hours=QuietHours.parse(settings.quiet_hours),
+            reminder_hours=settings.broadcast_reminder_hours,
+            nudge=nudge,
+        ),
     )
-    return Core(settings, clock, engine, texts, uow, services)
+    sweeper = Sweeper(uow, clock)
+    sweeper.register(SEND_KIND, services.broadcasts.send_due)
+    sweeper.register(REMIND_KIND, services.broadcasts.remind_due)
+    sweeper.after_sweep(services.broadcasts.refresh_reports)
+    return Core(settings, clock, engine, texts, uow, services, sweeper, nudge)

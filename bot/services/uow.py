@@ -7,6 +7,8 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.broadcasts import BroadcastRepository
+from bot.db.queue import DueItemRepository, OutboxRepository
 from bot.db.repositories import (
     AuditRepository,
     CohortRepository,
@@ -25,6 +27,9 @@ class UnitOfWork:
     enrolments: EnrolmentRepository
     mentors: MentorProfileRepository
     audit: AuditRepository
+    due: DueItemRepository
+    outbox: OutboxRepository
+    broadcasts: BroadcastRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -37,6 +42,9 @@ class UnitOfWork:
         self.enrolments = EnrolmentRepository(self.session)
         self.mentors = MentorProfileRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.due = DueItemRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.broadcasts = BroadcastRepository(self.session)
         return self
 
     async def __aexit__(

@@ -1,0 +1,131 @@
+"""Repositories of the durable queues: due items and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import DueItem, OutboxMessage
+from bot.domain.delivery import OutboxStatus, OutgoingMessage
+
+# SQLite allows 32766 bound parameters per statement; ~10 columns a row.
+INSERT_CHUNK = 1000
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, model: type[Any], rows: list[dict[str, Any]], key: str
+) -> int:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in chunks; returns the rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    inserted = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(model).values(chunk)
+        else:
+            stmt = sqlite.insert(model).values(chunk)
+        result = await session.execute(stmt.on_conflict_do_nothing(index_elements=[key]))
+        inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    return inserted
+
+
+class DueItemRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def schedule(self, rows: list[dict[str, Any]]) -> int:
+        return await insert_ignoring_duplicates(self.session, DueItem, rows, "dedupe_key")
+
+    async def due_ids(self, now: datetime, limit: int) -> list[int]:
+        result = await self.session.execute(
+            select(DueItem.id)
+            .where(DueItem.status == "pending", DueItem.due_at <= now)
+            .order_by(DueItem.due_at, DueItem.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def get_pending(self, item_id: int) -> DueItem | None:
+        result = await self.session.execute(
+            select(DueItem).where(DueItem.id == item_id, DueItem.status == "pending")
+        )
+        return result.scalar_one_or_none()
+
+    async def next_due_at(self) -> datetime | None:
+        result = await self.session.execute(
+            select(func.min(DueItem.due_at)).where(DueItem.status == "pending")
+        )
+        return result.scalar_one_or_none()
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, rows: list[dict[str, Any]]) -> int:
+        return await insert_ignoring_duplicates(self.session, OutboxMessage, rows, "dedupe_key")
+
+    async def ready(self, now: datetime, limit: int) -> list[OutgoingMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).scalars().all()
+        return [
+            OutgoingMessage(
+                id=r.id,
+                chat_id=r.chat_id,
+                is_group=r.is_group,
+                method=r.method,
+                payload=dict(r.payload),
+                attempts=r.attempts,
+            )
+            for r in rows
+        ]
+
+    async def mark_sending(self, message_id: int) -> bool:
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+            )
+            .values(status=OutboxStatus.SENDING.value, attempts=OutboxMessage.attempts + 1)
+        )
+        return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def finish(self, message_id: int, **values: Any) -> None:
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+        )
+
+    async def recover_in_flight(self) -> int:
+        """After a crash: rows caught between "sending" and a result are sent again."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.SENDING.value)
+            .values(status=OutboxStatus.PENDING.value)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
+    async def depth(self, now: datetime) -> tuple[int, datetime | None]:
+        """Rows waiting to be sent now, and the due time of the oldest."""
+        result = await self.session.execute(
+            select(func.count(), func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_attempt_at <= now,
+            )
+        )
+        count, oldest = result.one()
+        return int(count), oldest
