@@ -28,7 +28,17 @@ from bot.services.scheduling import SweepReport
 
 log = logging.getLogger(__name__)
 
-BOT_COMMANDS = ("start", "help", "me", "lang", "cancel", "mydata", "delete_my_data")
+BOT_COMMANDS = (
+    "start",
+    "help",
+    "me",
+    "lang",
+    "cancel",
+    "mydata",
+    "delete_my_data",
+    "broadcast",
+    "broadcasts",
+)
 SWEEP_JOB = "sweep"
 
 
@@ -49,6 +59,7 @@ class Background:
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._lock = asyncio.Lock()
+        self._started = False
         self.last_sweep: SweepReport | None = None
 
     async def sweep(self) -> SweepReport:
@@ -75,11 +86,13 @@ class Background:
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.start()
+        self._started = True
         self.core.nudge.connect(self.sweep_soon)
 
     async def stop(self) -> None:
         self.core.nudge.connect(None)
-        if self.scheduler.running:
+        if self._started:
+            self._started = False
             self.scheduler.shutdown(wait=False)
         await self.worker.stop()
 
@@ -146,6 +159,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     storage, isolation = build_storage(settings)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     dispatcher.workflow_data.update(core.services.as_workflow_data())
+    dispatcher.workflow_data["texts"] = core.texts
     context = UserContextMiddleware(core.services.users, core.texts)
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)

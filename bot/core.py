@@ -100,6 +100,7 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             quiet_hours=QuietHours.parse(settings.quiet_hours),
             reminder_hours=settings.broadcast_reminder_hours,
             nudge=nudge,
+            default_timezone=settings.tz_name,
         ),
     )
     sweeper = Sweeper(uow, clock)

@@ -7,9 +7,9 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import common, enrolment, fallback
+    from handlers import broadcast, common, enrolment, errors, fallback
 
-    return [common.router, enrolment.router, fallback.router]
+    return [errors.router, common.router, broadcast.router, enrolment.router, fallback.router]
 
 
 def detach_routers(parent: Router) -> None:

@@ -31,3 +31,15 @@ class DeleteCB(CallbackData, prefix="dd"):
 
 
 AREAS_DONE = "_done"
+
+
+class BroadcastCB(CallbackData, prefix="bc"):
+    action: str  # cohort | aud | ack | send | sched | cancel
+    draft: int = 0
+    value: str = ""
+
+
+class AckCB(CallbackData, prefix="ack"):
+    """A recipient's "received". Packs as bot.domain.delivery.ack_action(id)."""
+
+    broadcast_id: int

@@ -94,20 +94,20 @@ class OutboxRepository:
             for r in rows
         ]
 
-    async def mark_sending(self, message_id: int) -> bool:
+    async def mark_sending(self, row_id: int) -> bool:
         result = await self.session.execute(
             update(OutboxMessage)
             .where(
-                OutboxMessage.id == message_id,
+                OutboxMessage.id == row_id,
                 OutboxMessage.status == OutboxStatus.PENDING.value,
             )
             .values(status=OutboxStatus.SENDING.value, attempts=OutboxMessage.attempts + 1)
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
-    async def finish(self, message_id: int, **values: Any) -> None:
+    async def finish(self, row_id: int, **values: Any) -> None:
         await self.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
         )
 
     async def recover_in_flight(self) -> int:

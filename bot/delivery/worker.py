@@ -20,6 +20,7 @@ from bot.db.models import User
 from bot.delivery.limiter import SendLimiter
 from bot.domain.delivery import (
     Blocked,
+    DeliveryError,
     Messenger,
     OutboxStatus,
     OutgoingMessage,
@@ -42,6 +43,7 @@ class DeliveryStats:
     retried: int = 0
     rate_limited: int = 0
     recovered: int = 0
+    crashes: int = 0  # unexpected exceptions: bugs, database trouble
     by_error: dict[str, int] = field(default_factory=dict)
 
 
@@ -85,8 +87,12 @@ class DeliveryWorker:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the delivery worker had failed")
             self._task = None
 
     async def run(self) -> None:
@@ -94,7 +100,13 @@ class DeliveryWorker:
             self.stats.recovered += await uow.outbox.recover_in_flight()
             await uow.commit()
         while not self._stopping:
-            sent_any = await self.run_once()
+            try:
+                sent_any = await self.run_once()
+            except Exception:
+                # A database hiccup must not kill delivery: log, wait a moment, go on.
+                log.exception("delivery round failed")
+                self.stats.crashes += 1
+                sent_any = False
             if not sent_any:
                 for callback in self.on_idle:
                     callback()
@@ -125,7 +137,14 @@ class DeliveryWorker:
             await uow.commit()
         attempt = message.attempts + 1
         try:
-            message_id = await self._messenger.deliver(message)
+            try:
+                message_id = await self._messenger.deliver(message)
+            except DeliveryError:
+                raise
+            except Exception as exc:  # a bug or an unforeseen error: keep the row alive
+                log.exception("unexpected error sending outbox row %s", message.id)
+                self.stats.crashes += 1
+                raise Transient(f"{type(exc).__name__}: {exc}") from exc
         except RetryAfter as exc:
             self.stats.rate_limited += 1
             self._limiter.pause(exc.seconds)

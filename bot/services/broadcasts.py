@@ -105,7 +105,9 @@ class BroadcastService:
         reminder_hours: int = 24,
         report_interval: timedelta = timedelta(seconds=3),
         nudge: Callable[[], None] = lambda: None,
+        default_timezone: str = "Asia/Shanghai",
     ) -> None:
+        self.default_timezone = default_timezone
         self._nudge = nudge
         self._uow = uow
         self._clock = clock
@@ -115,6 +117,9 @@ class BroadcastService:
         self._reminder_hours = reminder_hours
         self._report_interval = report_interval
         self._last_report: dict[int, datetime] = {}
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     # -- organiser side ------------------------------------------------------------------
 
@@ -154,8 +159,6 @@ class BroadcastService:
     async def create_draft(
         self, telegram_id: int, cohort_id: int | None, audience: Audience, notice: Notice
     ) -> Draft | None:
-        if notice.check().problem is not None:
-            raise ValueError("notice must be checked before a draft is made")
         now = self._clock.now()
         async with self._uow() as uow:
             cohort_ids = await self._allowed_cohorts(uow, telegram_id, cohort_id)
@@ -287,6 +290,15 @@ class BroadcastService:
             self._nudge()
         outcome = ConfirmOutcome.SCHEDULED if when else ConfirmOutcome.QUEUED
         return Confirmation(outcome, count, send_at)
+
+    async def quiet_until(
+        self, cohort: CohortDTO | None, at: datetime | None = None
+    ) -> datetime | None:
+        """When a notice sent at `at` (default now) would really go out, if quiet hours hold it."""
+        moment = at or self._clock.now()
+        timezone = cohort.timezone if cohort else self.default_timezone
+        allowed = self._quiet.next_allowed(moment, timezone)
+        return allowed if allowed > moment else None
 
     async def history(self, telegram_id: int, limit: int = 10) -> list[BroadcastSummary]:
         async with self._uow() as uow:

@@ -6,10 +6,19 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.app import App, build_app, run_polling
 from bot.config import Settings, load_settings
+from bot.core import Core
+from bot.domain.enrolment import (
+    EnrolStep,
+    check_capacity,
+    check_name,
+    check_position,
+    check_unit_name,
+    check_unit_type,
+)
 from bot.domain.ports import MovableClock
 from bot.sandbox.client import ChatMessage, EmulatorClient
 from bot.sandbox.emulator import BotAPIEmulator
@@ -27,6 +36,8 @@ class RunningBot:
     app: App | None = None
     task: asyncio.Task[None] | None = None
     extra_settings: dict[str, object] = field(default_factory=dict)
+    # Bot API error codes this test provokes on purpose (e.g. 403 from a blocked user).
+    allowed_errors: set[int] = field(default_factory=set)
 
     def settings(self) -> Settings:
         return load_settings(
@@ -61,11 +72,18 @@ class RunningBot:
     async def stop(self) -> None:
         if self.app is None or self.task is None:
             return
-        with contextlib.suppress(RuntimeError):  # polling may not have started
-            await self.app.dispatcher.stop_polling()
-        await asyncio.wait_for(self.task, timeout=15)
+        crashes = self.app.background.worker.stats.crashes
+        try:
+            with contextlib.suppress(RuntimeError):  # polling may not have started
+                await asyncio.wait_for(self.app.dispatcher.stop_polling(), timeout=15)
+            await asyncio.wait_for(self.task, timeout=15)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack()
+            raise
         self.app = None
         self.task = None
+        assert crashes == 0, "the delivery worker hit unexpected errors (see the log)"
 
     async def restart(self) -> App:
         """Stop and start again on the same database (and Redis): what a redeploy does."""
@@ -73,9 +91,45 @@ class RunningBot:
         return await self.start()
 
     @property
-    def core(self):  # type: ignore[no-untyped-def]
+    def core(self) -> Core:
         assert self.app is not None
         return self.app.core
+
+    async def sweep(self) -> None:
+        """Run the sweep job now (what the scheduler does every few seconds)."""
+        assert self.app is not None
+        await self.app.background.sweep()
+
+    def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+        if self.app is not None:
+            self.app.background.worker.wake()
+
+
+async def enrol(
+    core: Core,
+    telegram_id: int,
+    code: str,
+    name: str,
+    *,
+    unit: str = "和平里社区",
+    position: str = "网格员",
+    capacity: int | None = None,
+) -> None:
+    """Enrol someone through the services (setting the scene for tests of other features)."""
+    svc = core.services.enrolment
+    result = await svc.consent(telegram_id, code, "zh-CN")
+    assert result.state.next_step is EnrolStep.NAME, result
+    await svc.answer(telegram_id, EnrolStep.NAME, check_name(name))
+    await svc.answer(telegram_id, EnrolStep.UNIT_TYPE, check_unit_type("community"))
+    await svc.answer(telegram_id, EnrolStep.UNIT_NAME, check_unit_name(unit))
+    state = await svc.answer(telegram_id, EnrolStep.POSITION, check_position(position))
+    if state.next_step is EnrolStep.MENTOR_AREAS:
+        await svc.toggle_mentor_area(telegram_id, "elevator", core.texts.area_ids())
+        state = await svc.answer(
+            telegram_id, EnrolStep.MENTOR_CAPACITY, check_capacity(str(capacity or 3))
+        )
+    assert state.next_step is None, state
 
 
 class Phone:
