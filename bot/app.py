@@ -21,6 +21,7 @@ from bot.config import TELEGRAM_API_BASE, Settings
 from bot.content import Texts
 from bot.core import Core, build_core
 from bot.delivery.limiter import SendLimiter
+from bot.delivery.replies import RetryAfterMiddleware
 from bot.delivery.telegram import TelegramMessenger
 from bot.delivery.worker import DeliveryWorker
 from bot.domain.ports import Clock
@@ -48,6 +49,7 @@ class Background:
     def __init__(self, core: Core, bot: Bot) -> None:
         settings = core.settings
         self.core = core
+        self.bot = bot
         self.limiter = SendLimiter(settings.delivery_rate)
         self.worker = DeliveryWorker(
             core.uow,
@@ -95,6 +97,7 @@ class Background:
             self._started = False
             self.scheduler.shutdown(wait=False)
         await self.worker.stop()
+        await self.bot.session.close()
 
 
 @dataclass
@@ -134,13 +137,15 @@ def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
-def build_bot(settings: Settings, token: str) -> Bot:
+def build_bot(settings: Settings, token: str, *, retry_replies: bool = False) -> Bot:
     base = settings.telegram_api_base.rstrip("/")
     session = (
         AiohttpSession()
         if base == TELEGRAM_API_BASE
         else AiohttpSession(api=TelegramAPIServer.from_base(base))
     )
+    if retry_replies:
+        session.middleware(RetryAfterMiddleware())
     return Bot(
         token,
         session=session,
@@ -164,8 +169,9 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)
     dispatcher.include_routers(*get_routers())
-    bot = build_bot(settings, token)
-    background = Background(core, bot)
+    bot = build_bot(settings, token, retry_replies=True)
+    # The delivery worker speaks through a Bot of its own (no reply retries; see replies.py).
+    background = Background(core, build_bot(settings, token))
     app = App(core, bot, dispatcher, storage, background)
 
     async def on_startup(bot: Bot) -> None:
