@@ -32,6 +32,7 @@ __all__ = [
     "ChatMessage",
     "EmulatorClient",
     "EmulatorControlError",
+    "EmulatorStats",
     "PressResult",
     "SentMessage",
 ]
@@ -181,6 +182,43 @@ class Call:
     ok: bool
     error_code: int | None
     description: str | None
+    injected: bool = False
+
+
+@dataclass(frozen=True)
+class EmulatorStats:
+    """What the emulator answered so far (``GET /_emu/stats``)."""
+
+    calls: int
+    delivered: dict[str, int]  # successful sends and edits, per method
+    delivered_total: int
+    too_many_requests: int  # 429 answered by the flood limits
+    forbidden: int  # 403 answered (blocked user, user who never started the bot)
+    errors: dict[int, int]  # every error answered (not injected), per code
+    injected_failures: int
+    chats: int  # chats that got at least one bot message
+    messages: int  # bot messages sent (edits not included)
+    max_per_chat: int
+    histogram: dict[int, int]  # messages in a chat -> number of chats with that many
+    raw: JSON = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EmulatorStats:
+        per_chat = data["delivered_per_chat"]
+        return cls(
+            calls=int(data["calls"]),
+            delivered={str(k): int(v) for k, v in data["delivered"].items()},
+            delivered_total=int(data["delivered_total"]),
+            too_many_requests=int(data["too_many_requests"]),
+            forbidden=int(data["forbidden"]),
+            errors={int(k): int(v) for k, v in data["errors"].items()},
+            injected_failures=int(data["injected_failures"]),
+            chats=int(per_chat["chats"]),
+            messages=int(per_chat["messages"]),
+            max_per_chat=int(per_chat["max"]),
+            histogram={int(k): int(v) for k, v in per_chat["histogram"].items()},
+            raw=dict(data),
+        )
 
 
 class EmulatorClient:
@@ -369,6 +407,63 @@ class EmulatorClient:
 
     async def errors(self) -> list[Call]:
         return await self.calls(errors_only=True)
+
+    # -- flood limits, failures on purpose, counters ----------------------------------------
+
+    async def stats(self) -> EmulatorStats:
+        return EmulatorStats.from_json(await self._get("/_emu/stats"))
+
+    async def delivered_count(self, chat_id: int) -> int:
+        """How many messages the bot sent to a chat (edits not included)."""
+        return int((await self.chat(chat_id))["delivered"])
+
+    async def duplicates(self, by: str = "text") -> dict[int, list[str]]:
+        """Chats where two bot messages have the same ``text`` (or caption), or the same
+        ``source`` (as the bot sent it): chat id -> the repeated texts."""
+        body = await self._get("/_emu/duplicates", by=by)
+        return {int(chat_id): list(keys) for chat_id, keys in body["duplicates"].items()}
+
+    async def set_limits(
+        self,
+        global_per_second: float = 30,
+        per_chat_per_second: float = 1,
+        per_group_per_minute: int = 20,
+        *,
+        enabled: bool = True,
+    ) -> JSON:
+        """Enforce Telegram's flood limits (defaults: Telegram's), or none (``enabled=False``)."""
+        if not enabled:
+            return await self._post("/_emu/limits", {"enabled": False})
+        return await self._post(
+            "/_emu/limits",
+            {
+                "global_per_second": global_per_second,
+                "per_chat_per_second": per_chat_per_second,
+                "per_group_per_minute": per_group_per_minute,
+            },
+        )
+
+    async def inject_failure(
+        self,
+        method: str,
+        chat_id: int | None = None,
+        status: int = 500,
+        count: int = 1,
+        description: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> JSON:
+        """The next ``count`` calls of ``method`` ("*": any) to ``chat_id`` (None: any) answer
+        ``status`` without taking effect; status 0 drops the connection (a network error)."""
+        body: JSON = {"method": method, "chat_id": chat_id, "status": status, "count": count}
+        if description is not None:
+            body["description"] = description
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        return await self._post("/_emu/failures", body)
+
+    async def clear_failures(self) -> None:
+        await self._request("DELETE", "/_emu/failures")
 
     # -- waiting (server-side, event driven) ------------------------------------------------
 

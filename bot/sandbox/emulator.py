@@ -18,6 +18,11 @@ Extension points for later work:
 
 * rate limits: set :attr:`BotAPIEmulator.limiter` to a :class:`RateLimiter`; it is consulted
   before every sending/editing call and may answer 429 with ``parameters.retry_after``;
+  :class:`bot.sandbox.limits.TelegramLimits` enforces Telegram's documented flood limits;
+* failures on purpose: :meth:`BotAPIEmulator.inject_failures` makes the next matching calls
+  answer an error (or drop the connection) without taking effect, for tests of retries;
+* counters: :meth:`BotAPIEmulator.stats`, :meth:`BotAPIEmulator.delivered_count` and
+  :meth:`BotAPIEmulator.duplicates` (e.g. double sends in a broadcast benchmark);
 * webhook delivery: every update goes through :meth:`BotAPIEmulator._enqueue_update`;
   ``setWebhook`` already stores the url/secret (see :class:`WebhookConfig`);
 * group chats: chats have a ``type``; :meth:`BotAPIEmulator.add_group` registers one and
@@ -33,14 +38,17 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
 
 from .emulator_control import ControlAPI
+from .emulator_faults import CallStats, ConnectionDropped, FailurePlan, InjectedFailure
 from .emulator_state import (
     JSON,
     MEDIA_KINDS,
@@ -66,12 +74,15 @@ from .emulator_state import (
     scaled_size,
 )
 from .html import HTMLParseError, parse_html, utf16_len
+from .limits import retry_after_seconds
 from .spec import BotAPISpec, SpecError, UploadedFile
 
 __all__ = [
     "APIError",
     "BotAPIEmulator",
+    "ConnectionDropped",
     "ControlError",
+    "InjectedFailure",
     "RateLimiter",
     "RecordedCall",
     "WebhookConfig",
@@ -190,13 +201,15 @@ class BotAPIEmulator:
         self.limiter: RateLimiter | None = None
         self.calls: list[RecordedCall] = []
         self.webhook = WebhookConfig()
+        self._stats = CallStats()
+        self._failures = FailurePlan()
 
         self._users: dict[int, EmuUser] = {}
         self._chats: dict[int, EmuChat] = {}
         self._files: dict[str, StoredFile] = {}
         self._files_by_path: dict[str, StoredFile] = {}
         self._callbacks: dict[str, CallbackRecord] = {}
-        self._updates: list[PendingUpdate] = []
+        self._updates: deque[PendingUpdate] = deque()  # in update_id order
         self._allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._bot_texts: dict[tuple[str, str], str] = {}  # (kind, language) -> text
@@ -283,6 +296,8 @@ class BotAPIEmulator:
         self._bot_texts.clear()
         self._default_menu_button = None
         self.calls.clear()
+        self._stats.clear()
+        self._failures.clear()
         self.webhook = WebhookConfig()
         self._allowed_updates = DEFAULT_UPDATE_TYPES
         self._updates_signal.notify()
@@ -302,7 +317,13 @@ class BotAPIEmulator:
             error = bad_request(f"can't parse request body: {exc}")
             self._record(method_name, {}, error)
             return web.json_response(error.envelope(), status=400, dumps=_dumps)
-        body = await self.call_api(method_name, params, files)
+        try:
+            body = await self.call_api(method_name, params, files)
+        except ConnectionDropped:
+            # An injected network failure: close the connection without answering.
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
         status = 200 if body["ok"] else int(body["error_code"])
         return web.json_response(body, status=status, dumps=_dumps)
 
@@ -339,12 +360,22 @@ class BotAPIEmulator:
         params: Mapping[str, Any],
         files: Mapping[str, UploadedFile] | None = None,
     ) -> JSON:
-        """Execute one Bot API call; returns the response envelope (and records the call)."""
+        """Execute one Bot API call; returns the response envelope (and records the call).
+
+        Raises :class:`ConnectionDropped` for an injected network failure.
+        """
         method = self.spec.resolve_method(method_name)
         if method is None:
             not_found = APIError(404, "Not Found")
             self._record(method_name, params, not_found)
             return not_found.envelope()
+        failure = self._failures.take(method, params)
+        if failure is not None:
+            error = failure.error()
+            self._record(method, params, error, injected=True)
+            if failure.status == 0:
+                raise ConnectionDropped(f"{method}: {failure.description}")
+            return error.envelope()
         try:
             result = await self._execute(method, params, files)
         except APIError as exc:
@@ -386,20 +417,101 @@ class BotAPIEmulator:
                 500, f"Internal Server Error: the emulator built an invalid result: {exc.message}"
             ) from exc
 
-    def _record(self, method: str, params: Mapping[str, Any], error: APIError | None) -> None:
+    def _record(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        error: APIError | None,
+        *,
+        injected: bool = False,
+    ) -> None:
+        error_code = None if error is None else error.error_code
         self.calls.append(
             RecordedCall(
                 method=method,
                 params=jsonable(params),
                 ok=error is None,
-                error_code=None if error is None else error.error_code,
+                error_code=error_code,
                 description=None if error is None else error.description,
+                injected=injected,
             )
         )
+        self._stats.record_call(method, error_code, injected=injected)
 
     def errors(self) -> list[RecordedCall]:
-        """The calls Telegram would have refused."""
+        """The calls Telegram would have refused (including 429s and injected failures)."""
         return [call for call in self.calls if not call.ok]
+
+    # -- failures on purpose, counters -------------------------------------------------------
+
+    def inject_failures(
+        self,
+        method: str,
+        chat_id: int | None,
+        status: int,
+        count: int = 1,
+        description: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> InjectedFailure:
+        """The next ``count`` calls of ``method`` ("*": any) to ``chat_id`` (None: any chat)
+        answer ``status`` without taking effect.
+
+        ``status`` is an HTTP error status (e.g. 500, 502, 400 with a ``description`` such as
+        "Bad Request: chat not found", 429 with ``retry_after``) or 0: the server closes the
+        connection without answering (a network error). Rules are consumed in the order
+        they were added.
+        """
+        if method != "*":
+            canonical = self.spec.resolve_method(method)
+            if canonical is None:
+                raise ControlError(f"unknown method {method!r}")
+            method = canonical
+        try:
+            return self._failures.add(method, chat_id, status, count, description, retry_after)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from exc
+
+    def injected_failures(self) -> list[JSON]:
+        """The injected failures not used up yet."""
+        return self._failures.pending()
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
+
+    def stats(self) -> JSON:
+        """Counts: calls, messages delivered per method (sends and edits), 429 and 403
+        answered, errors by code, injected failures, and bot messages per chat."""
+        return self._stats.to_json()
+
+    def delivered_count(self, chat_id: int) -> int:
+        """How many messages the bot sent to a chat (edits not included)."""
+        return self._stats.messages_per_chat[chat_id]
+
+    def duplicates(
+        self, key: Callable[[StoredMessage], Hashable | None]
+    ) -> dict[int, list[Hashable]]:
+        """Chats where two or more bot messages share the same ``key`` (e.g. their text):
+        chat id -> the repeated keys, in order. Messages whose key is None are ignored."""
+        found: dict[int, list[Hashable]] = {}
+        for chat_id in self._stats.messages_per_chat:  # only chats the bot wrote in
+            chat = self._chats.get(chat_id)
+            if chat is None:
+                continue
+            seen: set[Hashable] = set()
+            repeated: dict[Hashable, None] = {}
+            for message in chat.messages.values():
+                if message.direction != "out":
+                    continue
+                value = key(message)
+                if value is None:
+                    continue
+                if value in seen:
+                    repeated[value] = None
+                seen.add(value)
+            if repeated:
+                found[chat_id] = list(repeated)
+        return found
 
     @staticmethod
     def _legacy_params(params: Mapping[str, Any]) -> JSON:
@@ -526,7 +638,7 @@ class BotAPIEmulator:
                 "Conflict: terminated by other getUpdates request; "
                 "make sure that only one bot instance is running",
             )
-        return [update.to_api() for update in self._deliverable()[:limit]]
+        return [update.to_api() for update in self._deliverable(limit)]
 
     @property
     def polling(self) -> bool:
@@ -538,13 +650,17 @@ class BotAPIEmulator:
         return await self._poller_signal.wait_for(lambda: self.polling, timeout)
 
     def _confirm_updates(self, offset: int) -> None:
+        updates = self._updates
         if offset > 0:
-            self._updates = [u for u in self._updates if u.update_id >= offset]
+            while updates and updates[0].update_id < offset:
+                updates.popleft()
         elif offset < 0:
-            self._updates = self._updates[offset:]
+            while len(updates) > -offset:
+                updates.popleft()
 
-    def _deliverable(self) -> list[PendingUpdate]:
-        return [u for u in self._updates if u.type in self._allowed_updates]
+    def _deliverable(self, limit: int | None = None) -> list[PendingUpdate]:
+        wanted = (u for u in self._updates if u.type in self._allowed_updates)
+        return list(islice(wanted, limit))
 
     def _has_deliverable(self) -> bool:
         return any(u.type in self._allowed_updates for u in self._updates)
@@ -692,20 +808,29 @@ class BotAPIEmulator:
         return chat
 
     def _check_can_write(self, method: str, chat: EmuChat) -> None:
+        """The last checks of a call that writes to a chat: 403, then the flood limits."""
+        self._check_recipient(chat)
+        self._check_rate(method, chat)
+
+    @staticmethod
+    def _check_recipient(chat: EmuChat) -> None:
         if chat.type == "private" and chat.user is not None:
             if chat.user.blocked:
                 raise APIError(403, "Forbidden: bot was blocked by the user")
             if not chat.user.started:
                 raise APIError(403, "Forbidden: bot can't initiate conversation with a user")
-        if self.limiter is not None:
-            retry_after = self.limiter.check(method, chat.id, self.now())
-            if retry_after is not None:
-                seconds = max(1, int(retry_after + 0.999))
-                raise APIError(
-                    429,
-                    f"Too Many Requests: retry after {seconds}",
-                    {"retry_after": seconds},
-                )
+
+    def _check_rate(self, method: str, chat: EmuChat) -> None:
+        """Ask the limiter; call it only when nothing else can refuse the call (an allowed
+        call takes a slot in the flood windows)."""
+        if self.limiter is None:
+            return
+        retry_after = self.limiter.check(method, chat.id, self.now())
+        if retry_after is not None:
+            seconds = retry_after_seconds(retry_after)
+            raise APIError(
+                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+            )
 
     def _format(
         self, text: str, parse_mode: str | None, entities: list[JSON] | None
@@ -796,6 +921,8 @@ class BotAPIEmulator:
 
     def _store_message(self, chat: EmuChat, message: StoredMessage) -> ChatEvent:
         chat.messages[message.message_id] = message
+        if message.direction == "out":
+            self._stats.record_message(chat.id)
         if message.direction == "out" and message.keyboard is not None:
             keyboard = message.keyboard
             chat.reply_keyboard = None if keyboard.get("remove_keyboard") else keyboard
@@ -1038,7 +1165,7 @@ class BotAPIEmulator:
 
     # editing and deleting
 
-    def _message_to_edit(self, method: str, params: JSON) -> tuple[EmuChat, StoredMessage]:
+    def _message_to_edit(self, params: JSON) -> tuple[EmuChat, StoredMessage]:
         if "inline_message_id" in params:
             raise bad_request("inline messages are not supported by the emulator")
         if "chat_id" not in params:
@@ -1051,7 +1178,7 @@ class BotAPIEmulator:
             raise bad_request("message to edit not found")
         if message.direction != "out":
             raise bad_request("message can't be edited")
-        self._check_can_write(method, chat)
+        self._check_recipient(chat)
         return chat, message
 
     def _finish_edit(self, chat: EmuChat, message: StoredMessage) -> JSON:
@@ -1060,7 +1187,7 @@ class BotAPIEmulator:
         return message.to_api()
 
     async def _edit_message_text(self, params: JSON) -> JSON:
-        chat, message = self._message_to_edit("editMessageText", params)
+        chat, message = self._message_to_edit(params)
         if message.text is None:
             raise bad_request("there is no text in the message to edit")
         text, entities = self._message_text(params)
@@ -1068,12 +1195,13 @@ class BotAPIEmulator:
         inline, _ = self._check_markup(params.get("reply_markup"))
         if (text, entities, inline) == (message.text, message.entities, message.reply_markup):
             raise APIError(400, _NOT_MODIFIED)
+        self._check_rate("editMessageText", chat)
         message.text, message.entities, message.reply_markup = text, entities, inline
         message.source = params["text"]
         return self._finish_edit(chat, message)
 
     async def _edit_message_caption(self, params: JSON) -> JSON:
-        chat, message = self._message_to_edit("editMessageCaption", params)
+        chat, message = self._message_to_edit(params)
         if not message.media or message.content_kind() == "sticker":
             raise bad_request("there is no caption in the message to edit")
         caption, entities = self._caption(params)
@@ -1081,15 +1209,17 @@ class BotAPIEmulator:
         current = (message.caption, message.caption_entities, message.reply_markup)
         if (caption, entities, inline) == current:
             raise APIError(400, _NOT_MODIFIED)
+        self._check_rate("editMessageCaption", chat)
         message.caption, message.caption_entities, message.reply_markup = caption, entities, inline
         message.source = params.get("caption")
         return self._finish_edit(chat, message)
 
     async def _edit_message_reply_markup(self, params: JSON) -> JSON:
-        chat, message = self._message_to_edit("editMessageReplyMarkup", params)
+        chat, message = self._message_to_edit(params)
         inline, _ = self._check_markup(params.get("reply_markup"))
         if inline == message.reply_markup:
             raise APIError(400, _NOT_MODIFIED)
+        self._check_rate("editMessageReplyMarkup", chat)
         message.reply_markup = inline
         return self._finish_edit(chat, message)
 
@@ -1503,4 +1633,5 @@ class BotAPIEmulator:
             "last_action": chat.last_action,
             "menu_button": chat.menu_button,
             "last_seq": chat.events[-1].seq if chat.events else 0,
+            "delivered": self.delivered_count(chat_id),
         }

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .emulator_state import JSON, ControlError
+from .emulator_state import JSON, ControlError, StoredMessage
+from .limits import TelegramLimits
 
 if TYPE_CHECKING:
     from .emulator import BotAPIEmulator
@@ -45,6 +46,13 @@ class ControlAPI:
             ("GET", "/_emu/chats/{chat_id}/wait", self.wait),
             ("GET", "/_emu/calls", self.calls),
             ("GET", "/_emu/files/{file_id}", self.file),
+            ("GET", "/_emu/stats", self.stats),
+            ("GET", "/_emu/duplicates", self.duplicates),
+            ("GET", "/_emu/limits", self.get_limits),
+            ("POST", "/_emu/limits", self.set_limits),
+            ("GET", "/_emu/failures", self.get_failures),
+            ("POST", "/_emu/failures", self.inject_failures),
+            ("DELETE", "/_emu/failures", self.clear_failures),
             ("POST", "/_emu/reset", self.reset),
         ]
         for verb, path, handler in routes:
@@ -79,6 +87,13 @@ class ControlAPI:
         if not isinstance(body, dict):
             raise ControlError("the body must be a JSON object")
         return body
+
+    @staticmethod
+    def _int_field(body: JSON, name: str) -> int | None:
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ControlError(f"{name} must be an integer")
+        return value
 
     @staticmethod
     def _int(request: web.Request, name: str) -> int:
@@ -212,3 +227,97 @@ class ControlAPI:
     async def reset(self, request: web.Request) -> JSON:
         self.emu.reset()
         return {"ok": True}
+
+    # -- flood limits, failures on purpose, counters -------------------------------------
+
+    async def stats(self, request: web.Request) -> JSON:
+        return self.emu.stats()
+
+    async def duplicates(self, request: web.Request) -> JSON:
+        """Chats where bot messages repeat: ``?by=text`` (plain text or caption, the default)
+        or ``?by=source`` (the text/caption as the bot sent it, e.g. HTML)."""
+        by = request.query.get("by", "text")
+        if by not in _DUPLICATE_KEYS:
+            raise ControlError(f"by must be one of {', '.join(_DUPLICATE_KEYS)}")
+        found = self.emu.duplicates(_DUPLICATE_KEYS[by])
+        return {"duplicates": {str(chat_id): keys for chat_id, keys in found.items()}}
+
+    def _limits(self) -> JSON:
+        limiter = self.emu.limiter
+        if limiter is None:
+            return {"enabled": False}
+        if isinstance(limiter, TelegramLimits):
+            return limiter.to_json()
+        return {"enabled": True, "custom": type(limiter).__name__}
+
+    async def get_limits(self, request: web.Request) -> JSON:
+        return self._limits()
+
+    async def set_limits(self, request: web.Request) -> JSON:
+        """Telegram's flood limits with these rates (defaults: Telegram's), or
+        ``{"enabled": false}`` to switch them off. Windows start empty."""
+        body = await self._body(request)
+        if not body.get("enabled", True):
+            self.emu.limiter = None
+            return self._limits()
+        unknown = sorted(set(body) - {"enabled", *_LIMIT_DEFAULTS})
+        if unknown:
+            raise ControlError(f"unknown limit {unknown[0]!r}")
+        rates = {name: body.get(name, default) for name, default in _LIMIT_DEFAULTS.items()}
+        for name, value in rates.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ControlError(f"{name} must be a positive number")
+        if not isinstance(rates["per_group_per_minute"], int):
+            raise ControlError("per_group_per_minute must be an integer")
+        self.emu.limiter = TelegramLimits(
+            global_per_second=float(rates["global_per_second"]),
+            per_chat_per_second=float(rates["per_chat_per_second"]),
+            per_group_per_minute=int(rates["per_group_per_minute"]),
+        )
+        return self._limits()
+
+    async def get_failures(self, request: web.Request) -> JSON:
+        return {"failures": self.emu.injected_failures()}
+
+    async def inject_failures(self, request: web.Request) -> JSON:
+        """``{"method", "chat_id"?, "status", "count"?, "description"?, "retry_after"?}``."""
+        body = await self._body(request)
+        method = body.get("method")
+        if not isinstance(method, str) or not method:
+            raise ControlError("method must be a method name or '*'")
+        status = self._int_field(body, "status")
+        if status is None:
+            raise ControlError("status is required")
+        description = body.get("description")
+        rule = self.emu.inject_failures(
+            method,
+            self._int_field(body, "chat_id"),
+            status,
+            self._int_field(body, "count") or 1,
+            None if description is None else str(description),
+            retry_after=self._int_field(body, "retry_after"),
+        )
+        return {"failure": rule.to_json(), "failures": self.emu.injected_failures()}
+
+    async def clear_failures(self, request: web.Request) -> JSON:
+        self.emu.clear_failures()
+        return {"ok": True}
+
+
+def _plain_text(message: StoredMessage) -> str | None:
+    return message.text if message.text is not None else message.caption
+
+
+def _source_text(message: StoredMessage) -> str | None:
+    return message.source if message.source is not None else _plain_text(message)
+
+
+_DUPLICATE_KEYS: dict[str, Callable[[StoredMessage], str | None]] = {
+    "text": _plain_text,
+    "source": _source_text,
+}
+_LIMIT_DEFAULTS: dict[str, float] = {
+    "global_per_second": 30,
+    "per_chat_per_second": 1,
+    "per_group_per_minute": 20,
+}

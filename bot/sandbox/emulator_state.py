@@ -58,7 +58,13 @@ class RateLimiter(Protocol):
     """Decides whether a sending call may proceed (the hook for flood limits)."""
 
     def check(self, method: str, chat_id: int, now: datetime) -> float | None:
-        """Seconds the bot has to wait before retrying (-> 429), or None to allow the call."""
+        """Seconds the bot has to wait before retrying (-> 429), or None to allow the call.
+
+        Called for every call that would write to a chat, once it is otherwise valid and
+        just before it takes effect: an allowed call is a sent message. ``now`` is the
+        emulator's (movable) date; limiters of real send rates use a monotonic clock of
+        their own instead (see :class:`bot.sandbox.limits.TelegramLimits`).
+        """
         ...
 
 
@@ -82,8 +88,9 @@ class RecordedCall(NamedTuple):
     method: str
     params: JSON
     ok: bool
-    error_code: int | None
+    error_code: int | None  # 0: the connection was dropped (an injected network failure)
     description: str | None
+    injected: bool = False  # the answer was a failure injected by a test
 
     def to_json(self) -> JSON:
         return self._asdict()
