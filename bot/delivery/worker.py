@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
@@ -69,14 +68,19 @@ class DeliveryWorker:
         self._max_attempts = max_attempts
         self._idle_wait = idle_wait
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing is ready to send
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.stats = DeliveryStats()
-        self.on_idle: list[Callable[[], None]] = []
 
     def wake(self) -> None:
         """Something was enqueued: look now instead of at the next idle tick."""
+        self._idle.clear()
         self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Until the worker has sent all that is ready and recorded every result."""
+        await self._idle.wait()
 
     def start(self) -> None:
         self._stopping = False
@@ -108,9 +112,8 @@ class DeliveryWorker:
                 self.stats.crashes += 1
                 sent_any = False
             if not sent_any:
-                for callback in self.on_idle:
-                    callback()
                 self._wake.clear()
+                self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait)
 

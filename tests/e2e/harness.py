@@ -100,6 +100,12 @@ class RunningBot:
         assert self.app is not None
         await self.app.background.sweep()
 
+    async def delivered(self) -> None:
+        """Until the delivery worker has sent what is due and recorded the results."""
+        assert self.app is not None
+        self.app.background.worker.wake()
+        await asyncio.wait_for(self.app.background.worker.wait_idle(), timeout=30)
+
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
         if self.app is not None:
