@@ -42,8 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xueyong", description="Xueyong (学用) training bot")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the bot (long polling); migrates first")
+    run = commands.add_parser(
+        "run", help="run the bot (long polling; migrates first); without BOT_TOKEN: the sandbox"
+    )
+    _sandbox_options(run)
     run.set_defaults(handler=_run)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="try the bot in a browser: emulator + bot + web chat, no Telegram"
+    )
+    _sandbox_options(sandbox)
+    sandbox.set_defaults(handler=_sandbox)
 
     migrate = commands.add_parser("migrate", help="upgrade the database to the latest schema")
     migrate.set_defaults(handler=_migrate)
@@ -80,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="sandbox address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="sandbox port (default SANDBOX_PORT)"
+    )
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -87,17 +103,24 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.token:
         print(
-            "BOT_TOKEN is not set. Put the token from @BotFather into the environment "
-            "(or a .env file) and run again.",
+            "BOT_TOKEN is not set: starting the offline sandbox instead. To run the real bot, "
+            "put the token from @BotFather into the environment (or a .env file).",
             file=sys.stderr,
         )
-        return 1
+        return await _sandbox(settings, args)
     from bot.app import build_app, run_polling
 
     await run_polling(build_app(settings))
+    return 0
+
+
+async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sandbox.server import run_sandbox
+
+    await run_sandbox(settings, host=args.host, port=args.port or settings.sandbox_port)
     return 0
 
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # organiser sets an explicit expiry.
     invite_valid_days_after_end: int = Field(default=14, alias="INVITE_VALID_DAYS_AFTER_END")
     polling_timeout: int = Field(default=10, alias="POLLING_TIMEOUT")
+    # The offline sandbox's web chat (xueyong sandbox, or xueyong run without a token).
+    sandbox_port: int = Field(default=8080, ge=0, le=65535, alias="SANDBOX_PORT")
 
     # Delivery: Telegram allows about 30 messages a second; stay under it by default.
     delivery_rate: float = Field(default=25.0, gt=0, alias="DELIVERY_RATE")

@@ -151,7 +151,49 @@ async def test_bad_arguments_are_explained(backend: Backend, emulator: BotAPIEmu
         "Mars/Olympus",
     )
     assert code == 2 and "unknown timezone" in err
-    env.pop("BOT_TOKEN")
+
+
+async def test_run_without_a_token_starts_the_sandbox(
+    backend: Backend, emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = environment(backend, emulator)
     env["BOT_TOKEN"] = ""
-    code, _, err = await xueyong(env, "run")
-    assert code == 1 and "BOT_TOKEN is not set" in err
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.sqlite3'}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        assert f"http://127.0.0.1:{port}" in line.decode(), line
+        url = f"http://127.0.0.1:{port}/_sandbox/state"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            state = await response.json()
+        assert "不连接 Telegram" in state["sandbox_notice"]
+        assert {p["role"] for p in state["personas"]} == {
+            "organiser",
+            "mentor",
+            "trainee",
+            "visitor",
+        }
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "starting the offline sandbox" in stderr.decode()
