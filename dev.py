@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -51,11 +52,45 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+# Debian packages the tests use: a real browser for the sandbox page, and a CJK font so that
+# Chinese renders in screenshots and charts. Each is looked for by a file it installs.
+SYSTEM_PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "fonts-noto-cjk": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+}
+
+
+def ensure_system_packages() -> None:
+    missing = [name for name, path in SYSTEM_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print(
+            f"note: {', '.join(missing)} not installed and apt-get as root is not available;"
+            " the browser tests will be skipped",
+            flush=True,
+        )
+        return
+    print(f"installing {', '.join(missing)} with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    if (
+        subprocess.call([apt, "update", "-qq"], **quiet) != 0
+        or subprocess.call(  # type: ignore[call-overload]
+            [apt, "install", "-y", "-qq", *missing], **quiet
+        )
+        != 0
+    ):
+        print("note: apt-get could not install them; the browser tests will be skipped")
+
+
 def task_run(args: list[str]) -> int:
     return _run(BIN / "xueyong", "run", *args)
 
 
 def task_test(args: list[str]) -> int:
+    ensure_system_packages()
     checks = (
         [BIN / "ruff", "check", "."],
         [BIN / "ruff", "format", "--check", "."],
