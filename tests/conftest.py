@@ -33,11 +33,11 @@ def _backend_params() -> list[pytest.param]:  # type: ignore[valid-type]
     return params
 
 
-async def _create_pg_database(admin_url: str) -> tuple[str, str]:
+async def _admin_execute(admin_url: str, sql: str) -> None:
+    """Run one statement on the PostgreSQL server of `admin_url` (outside a transaction)."""
     import asyncpg
 
     url = make_url(admin_url)
-    name = f"xy_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(
         host=url.host,
         port=url.port or 5432,
@@ -46,27 +46,21 @@ async def _create_pg_database(admin_url: str) -> tuple[str, str]:
         database=url.database or "postgres",
     )
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _create_pg_database(admin_url: str) -> tuple[str, str]:
+    """A fresh, empty database on that server: (its URL, its name)."""
+    name = f"xy_test_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name)
+    return url.render_as_string(hide_password=False), name
 
 
 async def _drop_pg_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    url = make_url(admin_url)
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _flush_redis(url: str) -> None:
