@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_cohort_create)
     listing = cohort_cmds.add_parser("list", help="list cohorts with members and invite codes")
     listing.set_defaults(handler=_cohort_list)
+    attach = cohort_cmds.add_parser(
+        "add-organiser", help="let a Telegram user organise a cohort (broadcasts, reports)"
+    )
+    attach.add_argument("cohort_id", type=int)
+    attach.add_argument("telegram_user_id", type=int)
+    attach.set_defaults(handler=_cohort_add_organiser)
 
     organiser = commands.add_parser("organiser", help="organisers")
     organiser_cmds = organiser.add_subparsers(dest="organiser_command", required=True)
@@ -216,6 +222,17 @@ async def _cohort_list(settings: Settings, _args: argparse.Namespace) -> int:
             limit = "∞" if invite.max_uses is None else str(invite.max_uses)
             state = "revoked" if invite.revoked else f"until {invite.expires_at:%Y-%m-%d %H:%M}Z"
             print(f"    {invite.role.value:8} {invite.code}  used {invite.uses}/{limit}  {state}")
+    return 0
+
+
+async def _cohort_add_organiser(settings: Settings, args: argparse.Namespace) -> int:
+    core = await _with_core(settings)
+    try:
+        added = await core.services.cohorts.add_organiser(args.cohort_id, args.telegram_user_id)
+    finally:
+        await core.close()
+    state = "now organises" if added else "already organises"
+    print(f"user {args.telegram_user_id} {state} cohort #{args.cohort_id}")
     return 0
 
 

@@ -82,21 +82,7 @@ class CohortService:
             for role, limit in ((Role.TRAINEE, trainee_limit), (Role.MENTOR, mentor_limit)):
                 invites.append(await self._new_invite(uow, cohort, role, limit, invites_expire))
             for telegram_id in organiser_telegram_ids:
-                user = await uow.users.by_telegram_id(telegram_id)
-                if user is None:
-                    user = await uow.users.add(telegram_id, now)
-                await uow.users.grant_role(user, Role.ORGANISER, now)
-                await uow.enrolments.add(
-                    Enrolment(
-                        user_id=user.id,
-                        cohort_id=cohort.id,
-                        role=Role.ORGANISER.value,
-                        status=EnrolmentStatus.ACTIVE.value,
-                        created_at=now,
-                        completed_at=now,
-                        cohort=cohort,
-                    )
-                )
+                await self._attach_organiser(uow, cohort, telegram_id, now)
             await uow.audit.record(
                 now,
                 "cohort_created",
@@ -107,6 +93,51 @@ class CohortService:
             )
             await uow.commit()
             return CohortCreated(cohort_dto(cohort), invites[0], invites[1])
+
+    async def add_organiser(self, cohort_id: int, telegram_id: int, *, actor: str = "cli") -> bool:
+        """Make someone an organiser of a cohort; False when they were one already."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            cohort = await uow.cohorts.get(cohort_id)
+            if cohort is None:
+                raise ValueError(f"no cohort #{cohort_id}")
+            added = await self._attach_organiser(uow, cohort, telegram_id, now)
+            if added:
+                await uow.audit.record(
+                    now,
+                    "cohort_organiser_added",
+                    actor_kind=actor,
+                    target_type="cohort",
+                    target_id=cohort_id,
+                    details={"telegram_id": telegram_id},
+                )
+            await uow.commit()
+            return added
+
+    async def _attach_organiser(
+        self, uow: UnitOfWork, cohort: Cohort, telegram_id: int, now: datetime
+    ) -> bool:
+        user = await uow.users.by_telegram_id(telegram_id)
+        if user is None:
+            user = await uow.users.add(telegram_id, now)
+        await uow.users.grant_role(user, Role.ORGANISER, now)
+        existing = await uow.enrolments.find(user.id, cohort.id)
+        if existing is not None:
+            if existing.role == Role.ORGANISER.value and existing.status == "active":
+                return False
+            raise ValueError("this person is already a member of the cohort in another role")
+        await uow.enrolments.add(
+            Enrolment(
+                user_id=user.id,
+                cohort_id=cohort.id,
+                role=Role.ORGANISER.value,
+                status=EnrolmentStatus.ACTIVE.value,
+                created_at=now,
+                completed_at=now,
+                cohort=cohort,
+            )
+        )
+        return True
 
     async def _new_invite(
         self,

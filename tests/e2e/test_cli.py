@@ -83,6 +83,12 @@ async def test_cohort_create_run_and_enrol(
     assert code == 0 and "2026秋季社区书记班" in out and "used 0/30" in out, out + err
     code, out, _ = await xueyong(env, "organiser", "add", "779")
     assert code == 0 and "now an organiser" in out
+    code, out, _ = await xueyong(env, "cohort", "add-organiser", "1", "779")
+    assert code == 0 and "now organises cohort #1" in out
+    code, out, _ = await xueyong(env, "cohort", "add-organiser", "1", "779")
+    assert code == 0 and "already organises" in out
+    code, _, err = await xueyong(env, "cohort", "add-organiser", "99", "779")
+    assert code == 2 and "no cohort #99" in err
 
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -120,7 +126,8 @@ async def test_cohort_create_run_and_enrol(
             user = await uow.users.by_telegram_id(4242)
             assert user is not None and user.full_name == "周九"
             statuses = (await uow.session.scalars(select(Enrolment.status))).all()
-            assert sorted(statuses) == ["active", "active"]  # the trainee and organiser 778
+            # the trainee, and organisers 778 and 779
+            assert sorted(statuses) == ["active", "active", "active"]
             organisers = (
                 await uow.session.scalars(
                     select(User.telegram_id).join(UserRole).where(UserRole.role == "organiser")
