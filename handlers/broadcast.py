@@ -11,7 +11,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.content import Translator
@@ -181,7 +181,9 @@ async def _send_preview(message: Message, draft: Draft, t: Translator) -> Messag
     return await message.answer(notice.text or "", reply_markup=markup)
 
 
-def _ack_keyboard(broadcast_id: int, t: Translator, label: str = "broadcast.ack_button"):  # type: ignore[no-untyped-def]
+def _ack_keyboard(
+    broadcast_id: int, t: Translator, label: str = "broadcast.ack_button"
+) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=t.plain(label), callback_data=AckCB(broadcast_id=broadcast_id))
     return kb.as_markup()
@@ -205,7 +207,7 @@ async def _options_text(draft: Draft, broadcasts: BroadcastService, t: Translato
     )
 
 
-def _options_keyboard(draft: Draft, t: Translator):  # type: ignore[no-untyped-def]
+def _options_keyboard(draft: Draft, t: Translator) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(
         text=t.plain("broadcast.button_send_now"),
