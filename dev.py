@@ -57,6 +57,7 @@ def ensure_venv() -> None:
 SYSTEM_PACKAGES = {
     "chromium": "/usr/bin/chromium",
     "fonts-noto-cjk": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "fonts-noto-color-emoji": "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
 }
 
 
