@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.app import App, build_app, run_polling
 from bot.config import Settings, load_settings
@@ -25,6 +28,7 @@ from bot.sandbox.emulator import BotAPIEmulator
 from tests.conftest import Backend
 
 TOKEN = "123456789:TEST-token-for-the-emulator"
+ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
@@ -208,3 +212,35 @@ class Phone:
 
     async def transcript(self) -> list[str]:
         return [m.text or "" for m in await self.client.bot_messages(self.user_id)]
+
+
+def process_env(backend: Backend, emulator: BotAPIEmulator, **extra: str) -> dict[str, str]:
+    """The environment of a `xueyong ...` child process pointed at the emulator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
+    env.update(
+        BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=emulator.base_url,
+        DATABASE_URL=backend.database_url,
+        REDIS_URL=backend.redis_url or "",
+        POLLING_TIMEOUT="2",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+async def spawn_bot(env: dict[str, str], *args: str, log: Path) -> asyncio.subprocess.Process:
+    """`python -m bot run` as an operator starts it. Its log goes to `log` (a pipe nobody
+    reads would fill up and block the bot); stdout stays a pipe for what it prints."""
+    with log.open("ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -18,10 +17,9 @@ from bot.db.models import Enrolment, User, UserRole
 from bot.sandbox.client import EmulatorClient
 from bot.sandbox.emulator import BotAPIEmulator
 from tests.conftest import Backend
-from tests.e2e.harness import TOKEN, Phone
+from tests.e2e.harness import ROOT, Phone, process_env, spawn_bot
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def xueyong(env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -39,24 +37,10 @@ async def xueyong(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
-def environment(backend: Backend, emulator: BotAPIEmulator, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
-    env.update(
-        BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE=emulator.base_url,
-        DATABASE_URL=backend.database_url,
-        REDIS_URL=backend.redis_url or "",
-        POLLING_TIMEOUT="2",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
 async def test_cohort_create_run_and_enrol(
-    backend: Backend, emulator: BotAPIEmulator, client: EmulatorClient
+    backend: Backend, emulator: BotAPIEmulator, client: EmulatorClient, tmp_path: Path
 ) -> None:
-    env = environment(backend, emulator, ORGANISER_IDS="777")
+    env = process_env(backend, emulator, ORGANISER_IDS="777")
     code, out, err = await xueyong(
         env,
         "cohort",
@@ -90,16 +74,8 @@ async def test_cohort_create_run_and_enrol(
     code, _, err = await xueyong(env, "cohort", "add-organiser", "99", "779")
     assert code == 2 and "no cohort #99" in err
 
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    log = tmp_path / "bot.log"
+    bot = await spawn_bot(env, log=log)
     try:
         assert await emulator.wait_for_poller(timeout=30), "the bot never started polling"
         phone = Phone(client, 4242)
@@ -116,8 +92,8 @@ async def test_cohort_create_run_and_enrol(
         assert greeting.text is not None and "组织方" in greeting.text
     finally:
         bot.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(bot.communicate(), timeout=30)
-    assert bot.returncode == 0, stderr.decode()[-2000:]
+        await asyncio.wait_for(bot.communicate(), timeout=30)
+    assert bot.returncode == 0, log.read_text()[-2000:]
     assert emulator.errors() == []
 
     core = build_core(load_settings(DATABASE_URL=backend.database_url))
@@ -139,7 +115,7 @@ async def test_cohort_create_run_and_enrol(
 
 
 async def test_bad_arguments_are_explained(backend: Backend, emulator: BotAPIEmulator) -> None:
-    env = environment(backend, emulator)
+    env = process_env(backend, emulator)
     code, _, err = await xueyong(
         env, "cohort", "create", "--name", "x", "--course", "y", "--ends", "2026-13-01"
     )
@@ -170,21 +146,11 @@ async def test_run_without_a_token_starts_the_sandbox(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = environment(backend, emulator)
+    env = process_env(backend, emulator)
     env["BOT_TOKEN"] = ""
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.sqlite3'}"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    log = tmp_path / "sandbox.log"
+    process = await spawn_bot(env, "--port", str(port), log=log)
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
@@ -201,6 +167,6 @@ async def test_run_without_a_token_starts_the_sandbox(
         }
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    assert "starting the offline sandbox" in stderr.decode()
+        await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, log.read_text()[-2000:]
+    assert "starting the offline sandbox" in log.read_text()

@@ -4,9 +4,7 @@ repeated beyond the documented window (the rows in flight at the instant of the 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,28 +20,14 @@ from bot.sandbox.emulator import BotAPIEmulator
 from bot.sandbox.limits import TelegramLimits
 from bot.services.broadcasts import Notice
 from tests.conftest import Backend
-from tests.e2e.harness import TOKEN
+from tests.e2e.harness import TOKEN, process_env, spawn_bot
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 ORGANISER = 77
 FIRST = 500_000
 USERS = 150
 CONCURRENCY = 8
 NOTICE = "【通知】周五下午两点在党校报告厅举行结业典礼。"
-
-
-async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
 
 
 def delivered(emulator: BotAPIEmulator) -> int:
@@ -85,7 +69,7 @@ async def overdue_broadcast(core: Core) -> int:
     return draft.id
 
 
-async def test_sigkill_during_delivery_loses_nothing(backend: Backend) -> None:
+async def test_sigkill_during_delivery_loses_nothing(backend: Backend, tmp_path: Path) -> None:
     emulator = BotAPIEmulator(TOKEN)
     emulator.limiter = TelegramLimits(global_per_second=120)
     await emulator.start()
@@ -96,26 +80,23 @@ async def test_sigkill_during_delivery_loses_nothing(backend: Backend) -> None:
     await core.migrate()
     try:
         broadcast_id = await overdue_broadcast(core)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-        env.update(
-            BOT_TOKEN=TOKEN,
-            TELEGRAM_API_BASE=emulator.base_url,
-            DATABASE_URL=backend.database_url,
-            REDIS_URL=backend.redis_url or "",
+        env = process_env(
+            backend,
+            emulator,
             DELIVERY_RATE="100",
             DELIVERY_CONCURRENCY=str(CONCURRENCY),
             QUIET_HOURS="off",
             SWEEP_INTERVAL="0.5",
             POLLING_TIMEOUT="1",
         )
-        bot = await start_bot(env)
+        bot = await spawn_bot(env, log=tmp_path / "bot.log")
         await until(lambda: delivered(emulator) >= USERS // 3)
         bot.send_signal(signal.SIGKILL)
         await bot.wait()
         at_kill = delivered(emulator)
         assert at_kill < USERS, "the kill came too late to test anything"
 
-        bot = await start_bot(env)
+        bot = await spawn_bot(env, log=tmp_path / "bot.log")
         try:
             await until(lambda: delivered(emulator) == USERS)
             # The report reaches its final state once everything is resolved.
