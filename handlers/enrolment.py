@@ -71,7 +71,7 @@ async def start(
     t: Translator,
 ) -> None:
     if command.args:
-        await _start_with_code(message, command.args, enrolment, t)
+        await _start_with_code(message, command.args, state, enrolment, t)
         return
     current = await enrolment.state(ctx.telegram_id)
     if current.next_step is not None:
@@ -96,7 +96,11 @@ async def start(
 
 
 async def _start_with_code(
-    message: Message, raw_code: str, enrolment: EnrolmentService, t: Translator
+    message: Message,
+    raw_code: str,
+    state: FSMContext,
+    enrolment: EnrolmentService,
+    t: Translator,
 ) -> None:
     assert message.from_user is not None
     check = await enrolment.check_invite(raw_code, message.from_user.id)
@@ -106,7 +110,12 @@ async def _start_with_code(
     assert check.cohort is not None and check.role is not None and check.code is not None
     if check.already_enrolled:
         current = await enrolment.state(message.from_user.id)
-        if any(e.cohort.id == check.cohort.id for e in current.active + current.pending):
+        if any(e.cohort.id == check.cohort.id for e in current.pending):
+            # They agreed earlier and stopped half-way: carry on where they were.
+            await message.answer(t("start.resume"))
+            await ask_next(message, current, state, t)
+            return
+        if any(e.cohort.id == check.cohort.id for e in current.active):
             await message.answer(t("invite.already_enrolled", cohort=check.cohort.name))
             return
     await message.answer(

@@ -284,6 +284,20 @@ async def test_half_answered_enrolment_resumes_after_restart(
     assert (await phone.say("李家村")).text == says("ask.position")
 
 
+async def test_opening_the_link_again_mid_way_resumes(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3013)
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("吴十")
+    assert (await phone.say(f"/start {code}")).text == says("start.resume")
+    assert (await phone.next_message()).text == says("ask.unit_type")
+    assert await count(running, Enrolment) == 1
+
+
 async def test_messages_arriving_together_advance_one_step_each(
     running: RunningBot, client: EmulatorClient
 ) -> None:
