@@ -165,6 +165,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     dispatcher.workflow_data.update(core.services.as_workflow_data())
     dispatcher.workflow_data["texts"] = core.texts
+    dispatcher.workflow_data["timezone"] = settings.tz_name
     context = UserContextMiddleware(core.services.users, core.texts)
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)

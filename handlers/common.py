@@ -95,21 +95,25 @@ def _match_locale(raw: str) -> str | None:
 
 
 @router.message(Command("me"))
-async def me(message: Message, users: UserService, ctx: UserContext, t: Translator) -> None:
+async def me(
+    message: Message, users: UserService, ctx: UserContext, t: Translator, timezone: str
+) -> None:
     profile = await users.profile(ctx.telegram_id)
     if profile is None or profile.user.consent_at is None:
         await message.answer(t("me.none"))
         return
-    await message.answer(render_profile(profile, t))
+    await message.answer(render_profile(profile, t, timezone))
 
 
-def render_profile(profile: Profile, t: Translator) -> str:
+def render_profile(profile: Profile, t: Translator, default_timezone: str) -> str:
     user = profile.user
     missing = t.plain("me.not_given")
     unit = user.unit_name or missing
     if user.unit_type is not None:
         unit = f"{unit}（{t.plain(f'unit_type.{user.unit_type.value}')}）"
-    consent_at = t.moment(user.consent_at, "Asia/Shanghai") if user.consent_at else missing
+    # Times read in the zone of the person's (first) cohort, else the bot's default zone.
+    zone = next((e.cohort.timezone for e in profile.enrolments), default_timezone)
+    consent_at = t.moment(user.consent_at, zone) if user.consent_at else missing
     parts = [
         t(
             "me.profile",
