@@ -52,46 +52,46 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-# Debian packages the tests use: a real browser for the sandbox page, and a CJK font so that
-# Chinese renders in screenshots and charts. Each is looked for by a file it installs.
-SYSTEM_PACKAGES = {
-    "chromium": "/usr/bin/chromium",
+# Debian packages, each looked for by a file it installs: a CJK font so that Chinese renders
+# in charts (the bot) and screenshots, emoji for screenshots, and a real browser for the
+# sandbox page's tests.
+FONT_PACKAGES = {
     "fonts-noto-cjk": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+}
+TEST_PACKAGES = {
+    **FONT_PACKAGES,
     "fonts-noto-color-emoji": "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+    "chromium": "/usr/bin/chromium",
 }
 
 
-def ensure_system_packages() -> None:
-    missing = [name for name, path in SYSTEM_PACKAGES.items() if not Path(path).exists()]
+def ensure_system_packages(packages: dict[str, str]) -> None:
+    missing = [name for name, path in packages.items() if not Path(path).exists()]
     if not missing:
         return
     apt = shutil.which("apt-get")
     if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
         print(
             f"note: {', '.join(missing)} not installed and apt-get as root is not available;"
-            " the browser tests will be skipped",
+            " charts may lack Chinese glyphs and the browser tests will be skipped",
             flush=True,
         )
         return
     print(f"installing {', '.join(missing)} with apt-get ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    quiet = {"stdout": subprocess.DEVNULL, "env": env}
-    if (
-        subprocess.call([apt, "update", "-qq"], **quiet) != 0
-        or subprocess.call(  # type: ignore[call-overload]
-            [apt, "install", "-y", "-qq", *missing], **quiet
-        )
-        != 0
-    ):
-        print("note: apt-get could not install them; the browser tests will be skipped")
+    for step in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", *missing]):
+        if subprocess.call(step, stdout=subprocess.DEVNULL, env=env) != 0:
+            print("note: apt-get could not install them (see above); continuing without")
+            return
 
 
 def task_run(args: list[str]) -> int:
+    ensure_system_packages(FONT_PACKAGES)
     return _run(BIN / "xueyong", "run", *args)
 
 
 def task_test(args: list[str]) -> int:
-    ensure_system_packages()
+    ensure_system_packages(TEST_PACKAGES)
     checks = (
         [BIN / "ruff", "check", "."],
         [BIN / "ruff", "format", "--check", "."],
