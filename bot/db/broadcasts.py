@@ -96,18 +96,23 @@ class BroadcastRepository:
         )
         return result.first() is not None
 
-    async def unacknowledged_recipients(self, broadcast_id: int) -> list[tuple[int, int]]:
-        """(user_id, chat_id) of people who got the notice and have not pressed "received"."""
+    async def unacknowledged_recipients(
+        self, broadcast_id: int
+    ) -> list[tuple[int, int, str | None]]:
+        """(user_id, chat_id, locale) of those who got the notice and have not pressed
+        "received", in one query."""
         acked = select(BroadcastAck.user_id).where(BroadcastAck.broadcast_id == broadcast_id)
         result = await self.session.execute(
-            select(OutboxMessage.user_id, OutboxMessage.chat_id).where(
+            select(OutboxMessage.user_id, OutboxMessage.chat_id, User.locale)
+            .join(User, User.id == OutboxMessage.user_id)
+            .where(
                 OutboxMessage.broadcast_id == broadcast_id,
                 OutboxMessage.purpose == Purpose.BROADCAST.value,
                 OutboxMessage.status == "sent",
                 OutboxMessage.user_id.not_in(acked),
             )
         )
-        return [(int(u), int(c)) for u, c in result.tuples() if u is not None]
+        return [(int(u), int(c), locale) for u, c, locale in result.tuples() if u is not None]
 
     async def in_progress(self) -> Sequence[Broadcast]:
         result = await self.session.execute(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot.content import Texts
-from bot.db.models import Broadcast, BroadcastAck, User
+from bot.db.models import Broadcast, BroadcastAck
 from bot.db.repositories import cohort_dto
 from bot.domain.delivery import OutboxStatus, Purpose, ack_action, inline_keyboard
 from bot.domain.model import CohortDTO
@@ -332,9 +332,6 @@ class BroadcastService:
             user = await uow.users.by_telegram_id(telegram_id)
             if user is None or not await uow.broadcasts.was_recipient(broadcast_id, user.id):
                 return AckOutcome.NOT_RECIPIENT
-            existing = await uow.session.get(Broadcast, broadcast_id)
-            if existing is None:
-                return AckOutcome.NOT_RECIPIENT
             already = await uow.session.scalar(
                 select(BroadcastAck.id).where(
                     BroadcastAck.broadcast_id == broadcast_id, BroadcastAck.user_id == user.id
@@ -423,10 +420,8 @@ class BroadcastService:
             return
         rows = []
         cohort = await uow.cohorts.get(b.cohort_id) if b.cohort_id else None
-        timezone = cohort.timezone if cohort else "Asia/Shanghai"
-        for user_id, chat_id in await uow.broadcasts.unacknowledged_recipients(b.id):
-            user = await uow.session.get(User, user_id)
-            locale = user.locale if user else None
+        timezone = cohort.timezone if cohort else self.default_timezone
+        for user_id, chat_id, locale in await uow.broadcasts.unacknowledged_recipients(b.id):
             label = self._texts.plain(locale, "broadcast.ack_button")
             rows.append(
                 outbox_row(
