@@ -87,9 +87,12 @@ def test_factor_texts_in_both_languages(bank: LtsiBank) -> None:
 
 
 def test_reverse_keying(bank: LtsiBank) -> None:
-    sanctions = bank.items_of("supervisor_sanctions", LtsiForm.FULL)
-    assert all(i.reverse for i in sanctions)
-    others = [i for i in bank.items if i.reverse and i.factor != "supervisor_sanctions"]
+    """The brief's two reverse factors are reverse throughout; elsewhere a few items are."""
+    reverse_factors = ("supervisor_sanctions", "negative_outcomes")
+    for factor in reverse_factors:
+        assert all(i.reverse for i in bank.items_of(factor, LtsiForm.FULL))
+        assert all(i.reverse for i in bank.items_of(factor, LtsiForm.QUICK))
+    others = [i for i in bank.items if i.reverse and i.factor not in reverse_factors]
     # a few reverse-worded items, spread over factors, never a whole factor
     assert 4 <= len(others) <= 10
     assert len({i.factor for i in others}) == len(others)
@@ -129,6 +132,7 @@ def test_the_bank_feeds_the_scoring(bank: LtsiBank) -> None:
     full = bank.full_form()
     scores = score({i.id: 5 for i in full}, bank.specs(full))
     assert scores.factor("supervisor_sanctions") == 1.0
+    assert scores.factor("negative_outcomes") == 1.0
     assert scores.factor("supervisor_support") == 5.0
     assert scores.factor("personal_capacity") == pytest.approx(11 / 3)
     diagnosis = classify(scores, bank.thresholds.barrier_below, bank.thresholds.catalyst_at_least)
