@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BOT_COMMANDS = (
     "start",
     "help",
+    "check",
     "me",
     "lang",
     "cancel",
@@ -39,6 +40,7 @@ BOT_COMMANDS = (
     "delete_my_data",
     "broadcast",
     "broadcasts",
+    "report",
 )
 SWEEP_JOB = "sweep"
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.content import Texts, load_texts
+from bot.content.ltsi import load_ltsi
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.domain.ports import Clock, SystemClock
@@ -20,6 +21,8 @@ from bot.domain.schedule import QuietHours
 from bot.services.broadcasts import REMIND_KIND, SEND_KIND, BroadcastService
 from bot.services.cohorts import CohortService
 from bot.services.enrolment import EnrolmentService
+from bot.services.ltsi import CLOSE_KIND, OPEN_KIND, LtsiService
+from bot.services.ltsi import REMIND_KIND as LTSI_REMIND_KIND
 from bot.services.privacy import PrivacyService
 from bot.services.scheduling import Sweeper
 from bot.services.uow import UowFactory, uow_factory
@@ -47,6 +50,7 @@ class Services:
     cohorts: CohortService
     privacy: PrivacyService
     broadcasts: BroadcastService
+    ltsi: LtsiService
 
     def as_workflow_data(self) -> dict[str, object]:
         return {
@@ -55,6 +59,7 @@ class Services:
             "cohorts": self.cohorts,
             "privacy": self.privacy,
             "broadcasts": self.broadcasts,
+            "ltsi": self.ltsi,
         }
 
 
@@ -85,11 +90,18 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     uow = uow_factory(create_session_factory(engine))
     organisers = settings.organiser_ids
     nudge = Nudge()
+    quiet_hours = QuietHours.parse(settings.quiet_hours)
+    ltsi = LtsiService(
+        uow, clock, texts, load_ltsi(settings.content_dir), quiet_hours=quiet_hours, nudge=nudge
+    )
     services = Services(
         users=UserService(uow, clock, organisers),
         enrolment=EnrolmentService(uow, clock, organisers),
         cohorts=CohortService(
-            uow, clock, invite_days_after_end=settings.invite_valid_days_after_end
+            uow,
+            clock,
+            invite_days_after_end=settings.invite_valid_days_after_end,
+            on_created=(ltsi.plan_waves,),
         ),
         privacy=PrivacyService(uow, clock),
         broadcasts=BroadcastService(
@@ -97,14 +109,19 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             clock,
             texts,
             organiser_ids=organisers,
-            quiet_hours=QuietHours.parse(settings.quiet_hours),
+            quiet_hours=quiet_hours,
             reminder_hours=settings.broadcast_reminder_hours,
             nudge=nudge,
             default_timezone=settings.tz_name,
         ),
+        ltsi=ltsi,
     )
     sweeper = Sweeper(uow, clock)
     sweeper.register(SEND_KIND, services.broadcasts.send_due)
     sweeper.register(REMIND_KIND, services.broadcasts.remind_due)
+    sweeper.register(OPEN_KIND, ltsi.open_due)
+    sweeper.register(LTSI_REMIND_KIND, ltsi.remind_due)
+    sweeper.register(CLOSE_KIND, ltsi.close_due)
     sweeper.after_sweep(services.broadcasts.refresh_reports)
+    sweeper.after_sweep(ltsi.plan_legacy_cohorts)
     return Core(settings, clock, engine, texts, uow, services, sweeper, nudge)

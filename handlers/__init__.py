@@ -7,9 +7,17 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import broadcast, common, enrolment, errors, fallback
+    from handlers import broadcast, common, enrolment, errors, fallback, ltsi, report
 
-    return [errors.router, common.router, broadcast.router, enrolment.router, fallback.router]
+    return [
+        errors.router,
+        common.router,
+        broadcast.router,
+        ltsi.router,
+        report.router,
+        enrolment.router,
+        fallback.router,
+    ]
 
 
 def detach_routers(parent: Router) -> None:

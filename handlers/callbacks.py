@@ -43,3 +43,16 @@ class AckCB(CallbackData, prefix="ack"):
     """A recipient's "received". Packs as bot.domain.delivery.ack_action(id)."""
 
     broadcast_id: int
+
+
+class LtsiCB(CallbackData, prefix="lq"):
+    """A self-check button. Packs as bot.services.ltsi.lq(r, p, a)."""
+
+    r: int  # response id
+    p: int  # the question the message shows (0-based)
+    a: str  # "1".."5" an answer | b back | p pause | s start/continue | d show the diagnosis
+
+
+class ReportCB(CallbackData, prefix="rp"):
+    action: str  # show | csv | csvn (with names)
+    cohort: int

@@ -233,3 +233,82 @@ class BroadcastAck(Base):
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     at: Mapped[datetime]
+
+
+class LtsiWave(Base):
+    """One LTSI self-check of a cohort: course end (quick form), day 30 and day 60 (full).
+
+    `items` freezes the form's item ids in question order when the wave is planned, so an
+    edit of content/ltsi never shifts the questions under someone answering.
+    """
+
+    __tablename__ = "ltsi_waves"
+    __table_args__ = (UniqueConstraint("cohort_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # course_end | day30 | day60
+    form: Mapped[str] = mapped_column(String(8))  # quick | full
+    items: Mapped[list[str]] = mapped_column(JSON, default=list)
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # open | closed
+    created_at: Mapped[datetime]
+
+
+class LtsiResponse(Base):
+    """One trainee's answers to one wave. `position` is the question on screen (0-based);
+    the answers themselves are rows of ltsi_answers, each saved the moment it is given."""
+
+    __tablename__ = "ltsi_responses"
+    __table_args__ = (
+        UniqueConstraint("wave_id", "user_id"),
+        Index("ix_ltsi_responses_wave_id_status", "wave_id", "status"),
+        Index("ix_ltsi_responses_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("ltsi_waves.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # invited|answering|paused|done|expired
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the question's message
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # factor → mean, when done
+    invited_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    wave: Mapped[LtsiWave] = relationship(lazy="joined")
+
+
+class LtsiAnswer(Base):
+    __tablename__ = "ltsi_answers"
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("ltsi_responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[datetime]
+
+
+class LtsiFollowUp(Base):
+    """An action a diagnosis started or offered (a barrier's LtsiAction, or one of its
+    steps, e.g. the note to the mentor). `pending` ones wait for the feature that carries
+    them out (plan, mentor matching, scenarios) to pick them up."""
+
+    __tablename__ = "ltsi_follow_ups"
+    __table_args__ = (
+        UniqueConstraint("response_id", "kind"),
+        Index("ix_ltsi_follow_ups_kind_status", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("ltsi_responses.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # services.ltsi.FollowUpKind
+    factors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16))  # pending | done
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

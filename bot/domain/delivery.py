@@ -19,6 +19,7 @@ class Purpose(StrEnum):
     BROADCAST = "broadcast"
     REMINDER = "reminder"
     REPORT = "report"
+    SELF_CHECK = "self_check"  # LTSI invitations and reminders
 
 
 @dataclass(frozen=True, slots=True)

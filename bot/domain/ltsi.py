@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 SCALE_MIN = 1
 SCALE_MAX = 5
@@ -177,3 +179,151 @@ def compare(previous: Scores, current: Scores) -> dict[str, float | None]:
         before, after = previous.groups.get(group), current.groups.get(group)
         deltas[group] = None if before is None or after is None else after - before
     return deltas
+
+
+# --- waves: when the checks happen -----------------------------------------------------------
+
+
+class WaveKind(StrEnum):
+    COURSE_END = "course_end"  # quick form
+    DAY30 = "day30"  # full form
+    DAY60 = "day60"  # full form
+
+
+WAVE_FORMS: Mapping[WaveKind, str] = {
+    WaveKind.COURSE_END: "quick",
+    WaveKind.DAY30: "full",
+    WaveKind.DAY60: "full",
+}
+
+
+def _clock_time(value: object, key: str) -> time:
+    if isinstance(value, str):
+        hours, sep, minutes = value.partition(":")
+        if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+            h, m = int(hours), int(minutes)
+            if 0 <= h <= 23 and 0 <= m <= 59:
+                return time(h, m)
+    raise ValueError(f"ltsi.{key} must be a time of day like '10:00', got {value!r}")
+
+
+def _whole(value: object, key: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"ltsi.{key} must be a whole number {low}..{high}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class WavePlan:
+    """A cohort's LTSI timetable (cohort settings, key "ltsi"); every field has a default.
+
+    offsets      days after the cohort's end date: course_end 0, day30 30, day60 60
+    course_end_time / wave_time   local time the course-end check / the later ones arrive
+    close_after_days         a wave closes this many days after it opens
+    reminder_days            reminders this many days after opening, to the unfinished
+    barrier_below / catalyst_at_least   override content/ltsi's thresholds (None: keep them)
+    """
+
+    offsets: Mapping[WaveKind, int]
+    course_end_time: time = time(16, 0)
+    wave_time: time = time(10, 0)
+    close_after_days: int = 14
+    reminder_days: tuple[int, ...] = (1, 3)
+    barrier_below: float | None = None
+    catalyst_at_least: float | None = None
+
+    @classmethod
+    def default(cls) -> WavePlan:
+        return cls.from_settings({})
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object] | None) -> WavePlan:
+        """The plan from a cohort's settings["ltsi"]; ValueError naming the bad key."""
+        raw = dict(settings or {})
+        known = {
+            "offsets",
+            "course_end_time",
+            "wave_time",
+            "close_after_days",
+            "reminder_days",
+            "barrier_below",
+            "catalyst_at_least",
+        }
+        for key in raw:
+            if key not in known:
+                raise ValueError(f"ltsi.{key} is not a setting (known: {', '.join(sorted(known))})")
+        offsets = {WaveKind.COURSE_END: 0, WaveKind.DAY30: 30, WaveKind.DAY60: 60}
+        given = raw.get("offsets", {})
+        if not isinstance(given, Mapping):
+            raise ValueError(f"ltsi.offsets must map wave names to days, got {given!r}")
+        for name, days in given.items():
+            try:
+                kind = WaveKind(name)
+            except ValueError:
+                raise ValueError(f"ltsi.offsets.{name} is not a wave") from None
+            offsets[kind] = _whole(days, f"offsets.{name}", 0, 365)
+        ordered = [offsets[k] for k in WaveKind]
+        if ordered != sorted(set(ordered)):
+            raise ValueError(f"ltsi.offsets must grow from wave to wave, got {ordered}")
+        close = _whole(raw.get("close_after_days", 14), "close_after_days", 1, 90)
+        reminders = raw.get("reminder_days", [1, 3])
+        if not isinstance(reminders, list | tuple):
+            raise ValueError(f"ltsi.reminder_days must be a list of days, got {reminders!r}")
+        days = tuple(_whole(d, "reminder_days", 1, 89) for d in reminders)
+        if any(d >= close for d in days):
+            raise ValueError("ltsi.reminder_days must all come before close_after_days")
+        if len(set(days)) != len(days):
+            raise ValueError("ltsi.reminder_days must not repeat a day")
+        bounds: dict[str, float | None] = {}
+        for key in ("barrier_below", "catalyst_at_least"):
+            value = raw.get(key)
+            if value is None:
+                bounds[key] = None
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                bounds[key] = float(value)
+            else:
+                raise ValueError(f"ltsi.{key} must be a number, got {value!r}")
+        return cls(
+            offsets=offsets,
+            course_end_time=_clock_time(raw.get("course_end_time", "16:00"), "course_end_time"),
+            wave_time=_clock_time(raw.get("wave_time", "10:00"), "wave_time"),
+            close_after_days=close,
+            reminder_days=tuple(sorted(days)),
+            barrier_below=bounds["barrier_below"],
+            catalyst_at_least=bounds["catalyst_at_least"],
+        )
+
+    def thresholds(self, barrier_below: float, catalyst_at_least: float) -> tuple[float, float]:
+        """The content's thresholds with this cohort's overrides; ValueError if inconsistent."""
+        low = barrier_below if self.barrier_below is None else self.barrier_below
+        high = catalyst_at_least if self.catalyst_at_least is None else self.catalyst_at_least
+        check_thresholds(low, high)
+        return low, high
+
+    def opens_at(self, kind: WaveKind, ends_on: date, timezone: str) -> datetime:
+        """The moment (UTC) the wave arrives: its day after the course end, at local time."""
+        day = ends_on + timedelta(days=self.offsets[kind])
+        at = self.course_end_time if kind is WaveKind.COURSE_END else self.wave_time
+        return datetime.combine(day, at, ZoneInfo(timezone)).astimezone(UTC)
+
+    def closes_at(self, opens_at: datetime) -> datetime:
+        return opens_at + timedelta(days=self.close_after_days)
+
+
+def split_messages(parts: Sequence[str], limit: int, separator: str = "\n\n") -> list[str]:
+    """Join `parts` into as few messages of at most `limit` characters as possible, never
+    cutting a part in two. ValueError if one part alone is longer than `limit`."""
+    messages: list[str] = []
+    current = ""
+    for part in parts:
+        if len(part) > limit:
+            raise ValueError(f"a part of {len(part)} characters does not fit in {limit}")
+        candidate = f"{current}{separator}{part}" if current else part
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            messages.append(current)
+            current = part
+    if current:
+        messages.append(current)
+    return messages

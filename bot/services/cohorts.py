@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.db.models import Cohort, Enrolment, Invite
 from bot.db.repositories import cohort_dto, invite_dto
 from bot.domain.invites import generate_code
+from bot.domain.ltsi import WavePlan
 from bot.domain.model import CohortDTO, EnrolmentStatus, InviteDTO, Role
 from bot.domain.ports import Clock
 from bot.services.uow import UnitOfWork, UowFactory
@@ -33,11 +35,22 @@ class CohortSummary:
     invites: tuple[InviteDTO, ...]
 
 
+CohortHook = Callable[[UnitOfWork, Cohort, datetime], Awaitable[None]]
+
+
 class CohortService:
-    def __init__(self, uow: UowFactory, clock: Clock, *, invite_days_after_end: int) -> None:
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        *,
+        invite_days_after_end: int,
+        on_created: tuple[CohortHook, ...] = (),
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._invite_days_after_end = invite_days_after_end
+        self._on_created = on_created
 
     async def create(
         self,
@@ -50,9 +63,13 @@ class CohortService:
         mentor_limit: int | None = None,
         invites_expire: datetime | None = None,
         organiser_telegram_ids: tuple[int, ...] = (),
+        ltsi: dict[str, object] | None = None,
         actor: str = "cli",
     ) -> CohortCreated:
+        """A cohort with its two invites; `ltsi` overrides the self-check timetable (see
+        bot.domain.ltsi.WavePlan; ValueError names a bad setting)."""
         name, course_title = name.strip(), course_title.strip()
+        WavePlan.from_settings(ltsi)
         if not name or len(name) > NAME_MAX:
             raise ValueError(f"cohort name must be 1-{NAME_MAX} characters")
         if not course_title or len(course_title) > COURSE_MAX:
@@ -74,10 +91,12 @@ class CohortService:
                     course_title=course_title,
                     ends_on=ends_on,
                     timezone=timezone,
-                    settings={},
+                    settings={"ltsi": ltsi} if ltsi else {},
                     created_at=now,
                 )
             )
+            for hook in self._on_created:
+                await hook(uow, cohort, now)
             invites = []
             for role, limit in ((Role.TRAINEE, trainee_limit), (Role.MENTOR, mentor_limit)):
                 invites.append(await self._new_invite(uow, cohort, role, limit, invites_expire))

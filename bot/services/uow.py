@@ -8,6 +8,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.broadcasts import BroadcastRepository
+from bot.db.ltsi import LtsiRepository
 from bot.db.queue import DueItemRepository, OutboxRepository
 from bot.db.repositories import (
     AuditRepository,
@@ -30,6 +31,7 @@ class UnitOfWork:
     due: DueItemRepository
     outbox: OutboxRepository
     broadcasts: BroadcastRepository
+    ltsi: LtsiRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -45,6 +47,7 @@ class UnitOfWork:
         self.due = DueItemRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.broadcasts = BroadcastRepository(self.session)
+        self.ltsi = LtsiRepository(self.session)
         return self
 
     async def __aexit__(

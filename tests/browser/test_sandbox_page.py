@@ -206,8 +206,24 @@ async def test_pressing_a_button_edits_in_place_and_shows_the_toast(
     await page.click('.menu-item[data-command="me"]')
     profile = await bot_message(page, TRAINEES[0].unit)  # /me shows the profile
 
+    # The next event is the course-end self-check (16:00 today): one question at a time,
+    # in one message edited in place.
     await page.click("#btn-next-event")
-    notice = await bot_message(page, NOTICE_TEXT[:8], after=profile)
+    invite = await bot_message(page, "结课快速自评", after=profile)
+    await page.click(text="▶️ 开始自评", within=f'.msg[data-message-id="{invite}"]')
+    await page.wait_for(
+        f"document.querySelector('.msg[data-message-id=\"{invite}\"]')"
+        "?.textContent.includes('第 1/16 题')"
+    )
+    await page.click(text="4 · 比较同意", within=f'.msg[data-message-id="{invite}"]')
+    await page.wait_for(
+        f"document.querySelector('.msg[data-message-id=\"{invite}\"]')"
+        "?.textContent.includes('第 2/16 题')"
+    )
+    await screenshot("self_check")
+
+    await page.click("#btn-next-event")
+    notice = await bot_message(page, NOTICE_TEXT[:8], after=invite)
     info = await message_info(page, notice)
     assert info.buttons == ["✅ 收到"], info
     await tag_message(page, notice, "notice")
@@ -228,11 +244,12 @@ async def test_pressing_a_button_edits_in_place_and_shows_the_toast(
     )
     await screenshot("acknowledged")
 
-    # Another trainee got the notice too: an unread badge, until their chat is opened.
+    # Another trainee got the self-check and the notice too: an unread badge (2), until
+    # their chat is opened.
     badge = f'[data-persona-id="{other}"] .badge'
     await page.wait_for(
         f"!document.querySelector({js(badge)}).hidden"
-        f" && document.querySelector({js(badge)}).textContent === '1'"
+        f" && document.querySelector({js(badge)}).textContent === '2'"
     )
     await select_persona(page, other)
     await bot_message(page, NOTICE_TEXT[:8])

@@ -46,8 +46,9 @@ async def test_demo_cohort_and_time_travel(sandbox: Sandbox) -> None:
     assert START <= now < START + timedelta(minutes=1)  # the sandbox clock keeps running
     personas = state["personas"]
     assert isinstance(personas, list) and len(personas) == 8
-    # The organiser's welcome notice is scheduled for 09:00 tomorrow, Shanghai time.
-    assert state["next_event"] == "2026-11-24T01:00:00+00:00"
+    # The course ends today: its quick self-check arrives at 16:00 Shanghai time; the
+    # organiser's welcome notice is scheduled for 09:00 tomorrow.
+    assert state["next_event"] == "2026-11-23T08:00:00+00:00"
 
     status, _ = await travel(sandbox.url, {"advance_seconds": -5})
     assert status == 400
@@ -57,6 +58,13 @@ async def test_demo_cohort_and_time_travel(sandbox: Sandbox) -> None:
 
     async with EmulatorClient(sandbox.url) as client:
         trainee = Phone(client, 30002)
+        status, moved = await travel(sandbox.url, {"to_next_event": True})
+        assert status == 200
+        check = await trainee.next_message()
+        assert check.text is not None and "结课快速自评" in check.text
+        assert check.button_texts == ["▶️ 开始自评"]
+        state = await get_state(sandbox.url)
+        assert state["next_event"] == "2026-11-24T01:00:00+00:00"
         status, moved = await travel(sandbox.url, {"to_next_event": True})
         assert status == 200
         notice = await trainee.next_message()
@@ -100,6 +108,6 @@ async def test_the_demo_survives_a_restart(tmp_path: Path) -> None:
     try:
         assert second.demo.trainee_code == code
         state = await get_state(second.url)
-        assert state["next_event"] == "2026-11-24T01:00:00+00:00"  # still one notice
+        assert state["next_event"] == "2026-11-23T08:00:00+00:00"  # planned once
     finally:
         await second.stop()
