@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,6 +118,7 @@ class BroadcastService:
         self._reminder_hours = reminder_hours
         self._report_interval = report_interval
         self._last_report: dict[int, datetime] = {}
+        self._last_text: dict[int, str] = {}
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -463,7 +465,17 @@ class BroadcastService:
                 locale = organiser.locale if organiser else None
                 acked = await uow.broadcasts.ack_count(b.id)
                 text = self._report_text(b, counts, acked, locale, final=final)
-                key = f"bc:{b.id}:report:{_digest(counts, acked, final)}"
+                shown = self._last_text.get(b.id) or self._report_text(
+                    b, {}, 0, locale, final=False
+                )  # what the report says now: the last edit, or the text it was sent with
+                if text == shown:  # Telegram refuses an edit that changes nothing
+                    self._last_report[b.id] = now
+                    if final:
+                        b.status = BroadcastStatus.DONE.value
+                        b.finished_at = now
+                        self._forget(b.id)
+                    continue
+                key = f"bc:{b.id}:report:{_digest(text)}"
                 await uow.outbox.enqueue(
                     [
                         outbox_row(
@@ -478,11 +490,16 @@ class BroadcastService:
                     ]
                 )
                 self._last_report[b.id] = now
+                self._last_text[b.id] = text
                 if final:
                     b.status = BroadcastStatus.DONE.value
                     b.finished_at = now
-                    self._last_report.pop(b.id, None)
+                    self._forget(b.id)
             await uow.commit()
+
+    def _forget(self, broadcast_id: int) -> None:
+        self._last_report.pop(broadcast_id, None)
+        self._last_text.pop(broadcast_id, None)
 
     def _report_text(
         self, b: Broadcast, counts: dict[str, int], acked: int, locale: str | None, *, final: bool
@@ -509,6 +526,6 @@ class BroadcastService:
         )
 
 
-def _digest(counts: dict[str, int], acked: int, final: bool) -> str:
-    parts = [f"{k}{v}" for k, v in sorted(counts.items())]
-    return "-".join([*parts, f"a{acked}", "f" if final else "p"])[:90]
+def _digest(text: str) -> str:
+    """Names an edit by what it shows, so the same report text is never queued twice."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
