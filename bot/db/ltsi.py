@@ -173,6 +173,15 @@ class LtsiRepository:
         )
         return result.scalars().all()
 
+    async def responses_of_user(self, user_id: int) -> Sequence[LtsiResponse]:
+        result = await self.session.execute(
+            select(LtsiResponse)
+            .join(LtsiWave, LtsiWave.id == LtsiResponse.wave_id)
+            .where(LtsiResponse.user_id == user_id)
+            .order_by(LtsiWave.opens_at)
+        )
+        return result.scalars().all()
+
     async def done_responses_of(self, user_id: int, cohort_id: int) -> Sequence[LtsiResponse]:
         """The user's finished responses in the cohort, oldest wave first."""
         result = await self.session.execute(

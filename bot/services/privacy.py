@@ -29,6 +29,30 @@ class PrivacyService:
                 return None
             mentor = await uow.mentors.get(user.id)
             enrolments = await uow.enrolments.for_user(user.id)
+            self_checks = []
+            for response in await uow.ltsi.responses_of_user(user.id):
+                answers = await uow.ltsi.answers(response.id)
+                self_checks.append(
+                    {
+                        "cohort": next(
+                            (
+                                e.cohort.name
+                                for e in enrolments
+                                if e.cohort_id == response.wave.cohort_id
+                            ),
+                            None,
+                        ),
+                        "wave": response.wave.kind,
+                        "status": response.status,
+                        "answers": {
+                            item: answers[item] for item in response.wave.items if item in answers
+                        },
+                        "scores": response.scores,
+                        "completed_at": (
+                            response.completed_at.isoformat() if response.completed_at else None
+                        ),
+                    }
+                )
             return {
                 "exported_at": self._clock.now().isoformat(),
                 "user": {
@@ -56,6 +80,7 @@ class PrivacyService:
                     }
                     for e in enrolments
                 ],
+                "self_checks": self_checks,
             }
 
     async def erase(self, telegram_id: int) -> Erasure:
@@ -75,6 +100,12 @@ class PrivacyService:
             mentor = await uow.mentors.get(user.id)
             if mentor is not None:
                 await uow.session.delete(mentor)
+            # Unfinished self-checks end here; finished answers stay, without a name, in the
+            # cohort's anonymous statistics.
+            for response in await uow.ltsi.responses_of_user(user.id):
+                if response.status in ("invited", "answering", "paused"):
+                    response.status = "expired"
+                    response.updated_at = now
             closed = 0
             for enrolment in await uow.enrolments.for_user(user.id):
                 if enrolment.status != EnrolmentStatus.LEFT.value:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -267,6 +268,15 @@ async def test_stale_foreign_and_closed_presses_get_a_toast(
     assert number(question) == (2, 16)
     async with running.core.uow() as uow:
         assert await uow.ltsi.answers(response_id) == {bank(running).quick_form()[0].id: 2}
+
+    # The answer is in the trainee's copy of their data.
+    document = await trainee.say("/mydata")
+    assert document.document is not None
+    copy = running.emulator.file(document.document["file_id"])
+    assert copy is not None
+    [check] = json.loads(copy.data)["self_checks"]
+    assert check["wave"] == "course_end" and check["status"] == "answering"
+    assert check["answers"] == {bank(running).quick_form()[0].id: 2}
 
     # The wave closes after 14 days: presses are refused, the response is expired.
     await travel(running, COURSE_END + timedelta(days=14, hours=1))
