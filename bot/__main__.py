@@ -77,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TELEGRAM_USER_ID",
         help="an organiser of this cohort (repeatable)",
     )
+    create.add_argument(
+        "--ltsi-offsets",
+        default=None,
+        metavar="END,DAY30,DAY60",
+        help="days after the end date of the three self-checks (default 0,30,60)",
+    )
+    create.add_argument(
+        "--ltsi-close-after",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="a self-check closes this many days after it opens (default 14)",
+    )
     create.set_defaults(handler=_cohort_create)
     listing = cohort_cmds.add_parser("list", help="list cohorts with members and invite codes")
     listing.set_defaults(handler=_cohort_list)
@@ -174,6 +187,15 @@ async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
         if args.invites_expire
         else None
     )
+    ltsi: dict[str, object] = {}
+    if args.ltsi_offsets:
+        parts = args.ltsi_offsets.split(",")
+        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError("--ltsi-offsets takes three day counts, e.g. 0,30,60")
+        kinds = ("course_end", "day30", "day60")
+        ltsi["offsets"] = {k: int(p) for k, p in zip(kinds, parts, strict=True)}
+    if args.ltsi_close_after is not None:
+        ltsi["close_after_days"] = args.ltsi_close_after
     core = await _with_core(settings)
     try:
         created = await core.services.cohorts.create(
@@ -185,10 +207,17 @@ async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
             mentor_limit=args.mentor_limit,
             invites_expire=expires,
             organiser_telegram_ids=tuple(args.organiser),
+            ltsi=ltsi or None,
         )
+        async with core.uow() as uow:
+            waves = await uow.ltsi.waves_of(created.cohort.id)
+            schedule = [(w.kind, w.opens_at.astimezone(zone), w.status) for w in waves]
     finally:
         await core.close()
     _print_created(created, await _bot_username(settings))
+    for kind, opens, status in schedule:
+        note = "" if status == "scheduled" else f" ({status}: its window has passed)"
+        print(f"self-check {kind}: {opens:%Y-%m-%d %H:%M %Z}{note}")
     return 0
 
 

@@ -55,8 +55,14 @@ async def test_cohort_create_run_and_enrol(
         "30",
         "--organiser",
         "778",
+        "--ltsi-offsets",
+        "0,21,45",
     )
     assert code == 0, err
+    # The self-checks' dates, in the cohort's time: course end, then days 21 and 45.
+    assert "self-check course_end: 2026-12-01 16:00 CST" in out, out
+    assert "self-check day30: 2026-12-22 10:00 CST" in out, out
+    assert "self-check day60: 2027-01-15 10:00 CST" in out, out
     trainee_code = re.search(r"trainee invite code: (\w+)", out)
     link = re.search(r"trainee link: (\S+)", out)
     assert trainee_code and link, out
@@ -134,6 +140,21 @@ async def test_bad_arguments_are_explained(backend: Backend, emulator: BotAPIEmu
         "Mars/Olympus",
     )
     assert code == 2 and "unknown timezone" in err
+    for offsets, why in (("0,60,30", "must grow"), ("0,30", "three day counts")):
+        code, _, err = await xueyong(
+            env,
+            "cohort",
+            "create",
+            "--name",
+            "x",
+            "--course",
+            "y",
+            "--ends",
+            "2026-12-01",
+            "--ltsi-offsets",
+            offsets,
+        )
+        assert code == 2 and why in err, err
 
 
 async def test_run_without_a_token_starts_the_sandbox(
