@@ -112,7 +112,9 @@ async def test_sigkill_during_delivery_loses_nothing(backend: Backend, tmp_path:
         repeats = emulator.duplicates(lambda m: m.text if m.text == NOTICE else None)
         assert len(repeats) <= CONCURRENCY, f"more repeats than rows in flight: {repeats}"
         async with core.uow() as uow:
-            items = (await uow.session.scalars(select(DueItem))).all()
+            items = (
+                await uow.session.scalars(select(DueItem).where(DueItem.kind == "broadcast_send"))
+            ).all()
             rows = (
                 await uow.session.scalars(
                     select(OutboxMessage).where(OutboxMessage.purpose == "broadcast")

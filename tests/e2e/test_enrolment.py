@@ -341,6 +341,6 @@ async def test_command_menu_is_set_in_both_languages(
 ) -> None:
     default = running.emulator.commands(language_code="")
     english = running.emulator.commands(language_code="en")
-    assert [c["command"] for c in default][:3] == ["start", "help", "me"]
+    assert [c["command"] for c in default][:4] == ["start", "help", "check", "me"]
     assert default[1]["description"] == "使用帮助"
     assert english[1]["description"] == "Help"

@@ -1,0 +1,744 @@
+"""LTSI under load: N trainees answer the full day-30 self-check at once, through the real bot.
+
+    .venv/bin/python -m bench.ltsi [--trainees 200] [--database-url URL]
+
+The bot under test runs in this process the way `xueyong run` runs it (build_app +
+run_polling), with an outer middleware on the dispatcher's updates that times each one: the
+server-side time, from the update entering the dispatcher to its handler returning, Bot API
+calls included. The emulator and the phones run in a child process (this module again, with
+`--role load`), so that the load generator never runs on the bot's event loop.
+
+Two phases on the same emulator, in the same run:
+
+* bare: a bare aiogram Dispatcher whose only handler answers callback queries; every phone
+  presses its button 49 times, each time as soon as the previous press is answered. This is
+  the ceiling of this machine, aiogram and the emulator;
+* real: the day-30 wave opens (a sweep), the delivery worker sends the invitations, then
+  every phone presses "开始自评" and answers the 48 questions, each as soon as the bot has
+  edited the message to show it (49 presses a phone, as in the bare phase).
+
+Prints updates/s, the server-side time per update (p50/p95/p99/max), "database is locked"
+errors (raised in handlers or logged anywhere in the bot) and handler errors, and checks the
+targets: p99 under 50 ms, no lock errors, at least half the bare bot's throughput.
+
+Without --database-url a fresh SQLite file is used. With a PostgreSQL URL a fresh database
+is created on that server (the URL's own database only serves to create it) and dropped at
+the end, so migrations start clean. The bot's log goes to a file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.ports import MovableClock
+from bot.sandbox.emulator import BotAPIEmulator
+
+if TYPE_CHECKING:
+    from aiogram.types import TelegramObject
+
+    from bot.core import Core
+
+JSON = dict[str, Any]
+
+TOKEN = "123456789:BENCH-token-for-the-emulator"
+ORGANISER = 42
+FIRST_TRAINEE = 1_000_000
+ENDS_ON = date(2026, 11, 30)
+# 10:05 in Shanghai on day 30: the day-30 wave (10:00) is due, the course-end one is over.
+DAY30 = datetime(2026, 12, 30, 2, 5, tzinfo=UTC)
+QUESTIONS = 48
+PRESSES = QUESTIONS + 1  # "开始自评" + 48 answers; the bare phase presses as often
+BARE_DATA = "bare"
+STEP_TIMEOUT = 60.0  # one press without an answer for this long fails the phone
+PHASE_TIMEOUT = 600.0
+PROGRESS_EVERY = 2.0
+P99_TARGET_MS = 50.0
+RATIO_TARGET = 0.5
+LOCKED = "database is locked"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def trainee_ids(count: int) -> list[int]:
+    return [FIRST_TRAINEE + i for i in range(count)]
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# -- the load process: the emulator and the phones ------------------------------------------
+
+
+class LoadEmulator(BotAPIEmulator):
+    """The emulator, plus a wake-up per chat for the phones that live in its process.
+
+    The control API's wait (`wait_events`) wakes every waiter on every event, and each
+    rescans its chat: with 200 phones waiting that costs the load generator more CPU than
+    the bot it measures takes. Here a phone sleeps until something happens in its own chat.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wakeups: dict[int, asyncio.Event] = {}
+
+    def _add_event(self, chat: Any, kind: str, direction: str, message: Any, **kw: Any) -> Any:
+        event = super()._add_event(chat, kind, direction, message, **kw)
+        wakeup = self._wakeups.get(chat.id)
+        if wakeup is not None:
+            wakeup.set()
+        return event
+
+    async def next_event(
+        self,
+        chat_id: int,
+        after_seq: int,
+        kinds: tuple[str, ...],
+        predicate: Callable[[JSON], bool] = lambda _: True,
+        timeout: float = STEP_TIMEOUT,
+    ) -> JSON:
+        """The first event by the bot in the chat after `after_seq` of one of `kinds` that
+        satisfies `predicate`, waiting for it (TimeoutError after `timeout` seconds)."""
+        wakeup = self._wakeups.setdefault(chat_id, asyncio.Event())
+        deadline = time.monotonic() + timeout
+        while True:
+            wakeup.clear()
+            for event in self.events(chat_id, after_seq, kinds=kinds, direction="out"):
+                if predicate(event):
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"nothing from the bot after seq {after_seq} in {timeout} s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await wakeup.wait()
+
+
+class PhoneError(Exception):
+    """The bot showed a phone something it should not have (a toast, a wrong question)."""
+
+
+def _buttons(message: JSON) -> list[JSON]:
+    return [button for row in message.get("buttons") or [] for button in row]
+
+
+def _data(message: JSON, wanted: Callable[[str], bool]) -> str | None:
+    for button in _buttons(message):
+        data = button.get("callback_data")
+        if data is not None and wanted(data):
+            return str(data)
+    return None
+
+
+@dataclass
+class Tally:
+    """What the phones did: presses made, and the time from each press to its answer."""
+
+    presses: int = 0
+    rounds: list[float] = field(default_factory=list)
+
+
+async def tap_bare(emu: LoadEmulator, user_id: int, tally: Tally) -> None:
+    """The bare phase: press the bare bot's button PRESSES times, each after the last
+    press was answered."""
+    sent = await emu.next_event(
+        user_id, 0, ("message",), lambda e: _data(e["message"], BARE_DATA.__eq__) is not None
+    )
+    message_id = sent["message_id"]
+    for _ in range(PRESSES):
+        started = time.perf_counter()
+        pressed = emu.press(user_id, message_id, data=BARE_DATA)
+        tally.presses += 1
+        await emu.next_event(user_id, pressed["seq"], ("callback_answer",))
+        tally.rounds.append(time.perf_counter() - started)
+
+
+async def answer_form(emu: LoadEmulator, user_id: int, tally: Tally) -> None:
+    """The real phase: start the day-30 check from its invitation and answer all questions,
+    each as soon as the bot shows it."""
+    rng = random.Random(user_id)
+    invited = await emu.next_event(
+        user_id, 0, ("message",), lambda e: "第30天" in (e["message"].get("text") or "")
+    )
+    invitation = invited["message"]
+    start = _data(invitation, lambda d: d.startswith("lq:") and d.endswith(":s"))
+    if start is None:
+        raise PhoneError("the invitation has no start button")
+    response_id, message_id = int(start.split(":")[1]), invitation["message_id"]
+
+    async def press(data: str) -> str:
+        started = time.perf_counter()
+        pressed = emu.press(user_id, message_id, data=data)
+        tally.presses += 1
+
+        def edit_or_toast(event: JSON) -> bool:
+            if event["message_id"] != message_id:
+                return False
+            return event["kind"] == "edit" or bool((event["answer"] or {}).get("text"))
+
+        event = await emu.next_event(
+            user_id, pressed["seq"], ("edit", "callback_answer"), edit_or_toast
+        )
+        if event["kind"] != "edit":
+            raise PhoneError(f"toast {event['answer']['text']!r} after {data}")
+        tally.rounds.append(time.perf_counter() - started)
+        return str(event["message"].get("text") or "")
+
+    text = await press(start)
+    for position in range(QUESTIONS):
+        if f"第 {position + 1}/{QUESTIONS} 题" not in text:
+            raise PhoneError(f"expected question {position + 1}, saw {text[:60]!r}")
+        text = await press(f"lq:{response_id}:{position}:{rng.randint(1, 5)}")
+    if "完成" not in text:
+        raise PhoneError(f"the last answer did not finish the check: {text[:60]!r}")
+
+
+PHONES: dict[str, Callable[[LoadEmulator, int, Tally], Awaitable[None]]] = {
+    "bare": tap_bare,
+    "real": answer_form,
+}
+
+
+async def run_phones(emu: LoadEmulator, ids: list[int], phase: str) -> JSON:
+    """Every phone at once; what they saw, and what the bot's Bot API calls were refused."""
+    phone = PHONES[phase]
+    tally = Tally()
+    first_call = len(emu.calls)
+    cpu, wall = time.process_time(), time.perf_counter()
+
+    async def one(user_id: int) -> str | None:
+        try:
+            await phone(emu, user_id, tally)
+        except Exception as exc:  # a phone's failure is a figure, not the end of the run
+            return f"{user_id}: {type(exc).__name__}: {exc}"
+        return None
+
+    results = await asyncio.gather(*(one(user_id) for user_id in ids))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    failures = [problem for problem in results if problem is not None]
+    refused = Counter(
+        f"{c.method}: {c.error_code} {c.description}" for c in emu.calls[first_call:] if not c.ok
+    )
+    rounds = sorted(tally.rounds)
+    return {
+        "phase": phase,
+        "phones": len(ids),
+        "failed": len(failures),
+        "failures": failures[:5],
+        "presses": tally.presses,
+        "roundtrip_ms": [1000 * percentile(rounds, q) for q in (50, 95, 99)],
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "refused": dict(refused.most_common(5)),
+        "refused_total": sum(refused.values()),
+    }
+
+
+def emit(payload: JSON) -> None:
+    print(json.dumps(payload, ensure_ascii=False), flush=True)
+
+
+async def load_main(trainees: int) -> None:
+    """The child process: serve the emulator, then run the phases the bench asks for."""
+    emu = LoadEmulator(TOKEN, clock=MovableClock(DAY30).now, self_check=False)
+    base = await emu.start()
+    ids = trainee_ids(trainees)
+    emu.add_user(ORGANISER, "组织者")
+    for index, user_id in enumerate(ids):
+        emu.add_user(user_id, f"学员{index + 1}")
+    emit({"url": base})
+    try:
+        while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) in PHONES:
+            emit(await run_phones(emu, ids, command))
+    finally:
+        await emu.stop()
+
+
+# -- the bench process: the bot under test --------------------------------------------------
+
+
+class LoadProcess:
+    """The child process with the emulator and the phones; talks JSON lines over pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+    @classmethod
+    async def start(cls, trainees: int) -> LoadProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.ltsi",
+            "--role",
+            "load",
+            "--trainees",
+            str(trainees),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        load = cls(process, "")
+        load.url = (await load._read(60))["url"]
+        return load
+
+    async def _read(self, timeout: float) -> JSON:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError("the load process ended (see its errors above)")
+        result: JSON = json.loads(line)
+        return result
+
+    async def run(self, phase: str) -> JSON:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{phase}\n".encode())
+        await self.process.stdin.drain()
+        return await self._read(PHASE_TIMEOUT)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            assert self.process.stdin is not None
+            with contextlib.suppress(ConnectionError):
+                self.process.stdin.write(b"quit\n")
+                self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@dataclass
+class Timing:
+    """An outer middleware on `dispatcher.update`: server-side time of each callback update,
+    and what the handlers raised. (aiogram's ErrorsMiddleware sits outside it, so a handler
+    error passes through here before the bot's error handler answers it.)"""
+
+    durations: list[float] = field(default_factory=list)
+    first: float | None = None
+    last: float | None = None
+    in_flight: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    locked: int = 0
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        started = time.perf_counter()
+        self.in_flight += 1
+        try:
+            return await handler(event, data)
+        except Exception as exc:
+            self.errors[type(exc).__name__] += 1
+            if LOCKED in str(exc):
+                self.locked += 1
+            raise
+        finally:
+            ended = time.perf_counter()
+            self.in_flight -= 1
+            if getattr(event, "callback_query", None) is not None:
+                self.durations.append(ended - started)
+                self.first = started if self.first is None else self.first
+                self.last = ended
+
+    @property
+    def count(self) -> int:
+        return len(self.durations)
+
+
+class LockCounter(logging.Handler):
+    """Counts log records (message or traceback) that say "database is locked"; those of
+    the bot's error handler are left out, the timing middleware counts them already."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self._format = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "handlers.errors":
+            return
+        text = record.getMessage()
+        if record.exc_info:
+            text += self._format.formatException(record.exc_info)
+        if LOCKED in text:
+            self.count += 1
+
+
+@dataclass
+class Phase:
+    name: str
+    timing: Timing
+    load: JSON
+    bot_cpu_seconds: float
+    logged_locks: int = 0
+
+    @property
+    def seconds(self) -> float:
+        t = self.timing
+        return (t.last - t.first) if t.first is not None and t.last is not None else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.timing.count / self.seconds if self.seconds else 0.0
+
+    def ms(self, q: float) -> float:
+        return 1000 * percentile(sorted(self.timing.durations), q)
+
+    @property
+    def locks(self) -> int:
+        return self.timing.locked + self.logged_locks
+
+
+async def show_progress(label: str, timing: Timing, expected: int) -> None:
+    before, started = 0, time.perf_counter()
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        done = timing.count
+        print(
+            f"  {label}: {done:>6}/{expected} updates handled, "
+            f"{(done - before) / PROGRESS_EVERY:6.0f}/s now, "
+            f"{time.perf_counter() - started:5.0f} s",
+            flush=True,
+        )
+        before = done
+
+
+async def drive(
+    load: LoadProcess, phase: str, timing: Timing, expected: int, bot: asyncio.Task[None]
+) -> JSON:
+    """Let the phones loose; return what they report once the bot has finished every update
+    they caused (the diagnosis is still being sent when a phone sees its last edit)."""
+    progress = asyncio.create_task(show_progress(phase, timing, expected))
+    phones = asyncio.create_task(load.run(phase))
+    try:
+        await asyncio.wait({phones, bot}, return_when=asyncio.FIRST_COMPLETED)
+        if not phones.done():
+            bot.result()  # raises what stopped the bot
+            raise RuntimeError("the bot stopped polling")
+        result = phones.result()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 (a benchmark probe)
+            timing.in_flight or timing.count < result["presses"]
+        ):
+            await asyncio.sleep(0.05)
+    finally:
+        progress.cancel()
+        phones.cancel()
+    return result
+
+
+async def enrol(core: Core, telegram_id: int, code: str, name: str) -> None:
+    """Enrol a trainee through the services, as the chat does (tests/e2e/harness.py)."""
+    from bot.domain.enrolment import (
+        EnrolStep,
+        check_name,
+        check_position,
+        check_unit_name,
+        check_unit_type,
+    )
+
+    svc = core.services.enrolment
+    result = await svc.consent(telegram_id, code, "zh-CN")
+    if result.state.next_step is not EnrolStep.NAME:
+        raise RuntimeError(f"consent of {telegram_id} failed: {result}")
+    await svc.answer(telegram_id, EnrolStep.NAME, check_name(name))
+    await svc.answer(telegram_id, EnrolStep.UNIT_TYPE, check_unit_type("community"))
+    await svc.answer(telegram_id, EnrolStep.UNIT_NAME, check_unit_name("和平里社区"))
+    state = await svc.answer(telegram_id, EnrolStep.POSITION, check_position("网格员"))
+    if state.next_step is not None:
+        raise RuntimeError(f"enrolment of {telegram_id} stopped at {state.next_step}")
+
+
+async def seed(url: str, trainees: int, clock: MovableClock) -> None:
+    """A cohort that ended 30 days ago and its trainees, enrolled through the services."""
+    from bot.config import load_settings
+    from bot.core import build_core
+
+    core = build_core(load_settings(DATABASE_URL=url), clock=clock)
+    await core.migrate()
+    try:
+        created = await core.services.cohorts.create(
+            name="2026秋季社区书记班",
+            course_title="基层治理能力提升专题培训",
+            ends_on=ENDS_ON,
+            timezone="Asia/Shanghai",
+            invites_expire=DAY30 + timedelta(days=1),
+            organiser_telegram_ids=(ORGANISER,),
+        )
+        code = created.trainee_invite.code
+        for index, telegram_id in enumerate(trainee_ids(trainees)):
+            await enrol(core, telegram_id, code, f"学员{index + 1}")
+    finally:
+        await core.close()
+
+
+async def bare_phase(load: LoadProcess, trainees: int) -> Phase:
+    """A Dispatcher with one handler that only answers callbacks, on the same emulator."""
+    from aiogram import Dispatcher, Router
+    from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.app import build_bot
+    from bot.config import load_settings
+
+    settings = load_settings(BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=load.url)
+    bot = build_bot(settings, TOKEN)
+    router = Router(name="bare")
+
+    @router.callback_query()
+    async def answer(query: CallbackQuery) -> None:
+        await query.answer()
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    timing = Timing()
+    dispatcher.update.outer_middleware(timing)
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="👍", callback_data=BARE_DATA)]]
+    )
+    try:
+        await bot.delete_webhook(drop_pending_updates=True)
+        gate = asyncio.Semaphore(32)
+
+        async def send(telegram_id: int) -> None:
+            async with gate:
+                await bot.send_message(telegram_id, "按这个按钮", reply_markup=markup)
+
+        await asyncio.gather(*(send(telegram_id) for telegram_id in trainee_ids(trainees)))
+        polling = asyncio.create_task(
+            dispatcher.start_polling(
+                bot, polling_timeout=2, handle_signals=False, close_bot_session=False
+            )
+        )
+        cpu = time.process_time()
+        try:
+            result = await drive(load, "bare", timing, trainees * PRESSES, polling)
+        finally:
+            cpu = time.process_time() - cpu
+            with contextlib.suppress(RuntimeError):
+                await dispatcher.stop_polling()
+            await asyncio.wait_for(polling, 30)
+        # The last batch is not confirmed yet: the real bot must not get it.
+        await bot.delete_webhook(drop_pending_updates=True)
+    finally:
+        await bot.session.close()
+    return Phase("bare", timing, result, cpu)
+
+
+async def real_phase(load: LoadProcess, url: str, trainees: int, clock: MovableClock) -> Phase:
+    """The bot as `xueyong run` runs it: the wave opens, invitations go out, phones answer."""
+    from bot.app import build_app, run_polling
+    from bot.config import load_settings
+
+    settings = load_settings(
+        BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=load.url,
+        DATABASE_URL=url,
+        REDIS_URL="",
+        POLLING_TIMEOUT=2,
+        DELIVERY_RATE=10_000,
+        DELIVERY_CONCURRENCY=32,
+    )
+    app = build_app(settings, clock=clock)
+    timing = Timing()
+    app.dispatcher.update.outer_middleware(timing)
+    started = asyncio.Event()
+
+    async def on_startup() -> None:
+        started.set()
+
+    app.dispatcher.startup.register(on_startup)
+    task = asyncio.create_task(run_polling(app, handle_signals=False))
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({waiter, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if not started.is_set():
+        waiter.cancel()
+        if task.done():
+            task.result()  # raises what kept the bot from starting
+        raise TimeoutError("the bot did not start")
+    counter = LockCounter()
+    logging.getLogger().addHandler(counter)
+    try:
+        report = await app.background.sweep()
+        await asyncio.wait_for(app.background.worker.wait_idle(), 120)
+        sent = app.background.worker.stats.sent
+        print(f"  real: wave opened ({report.done} due item(s)), {sent} invitations sent")
+        if sent < trainees:
+            raise RuntimeError(f"only {sent} of {trainees} invitations were sent")
+        counter.count = 0  # only what happens while the trainees answer
+        cpu = time.process_time()
+        result = await drive(load, "real", timing, trainees * PRESSES, task)
+        cpu = time.process_time() - cpu
+    finally:
+        logging.getLogger().removeHandler(counter)
+        with contextlib.suppress(RuntimeError):
+            await app.dispatcher.stop_polling()
+        await asyncio.wait_for(task, 30)
+    return Phase("real", timing, result, cpu, logged_locks=counter.count)
+
+
+@contextlib.asynccontextmanager
+async def database(admin_url: str | None, workdir: Path) -> Any:
+    """A fresh SQLite file, or a fresh PostgreSQL database on `admin_url`'s server."""
+    if not admin_url:
+        yield f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    if admin.get_backend_name() != "postgresql":
+        raise SystemExit("--database-url: a postgresql+asyncpg:// URL (or none for SQLite)")
+    name = f"xy_bench_{uuid.uuid4().hex[:12]}"
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(
+            host=admin.host,
+            port=admin.port or 5432,
+            user=admin.username,
+            password=admin.password,
+            database=admin.database or "postgres",
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_figures(backend: str, trainees: int, real: Phase, bare: Phase, wall: float) -> bool:
+    def roundtrip(p: Phase) -> str:
+        p50, _, p99 = p.load["roundtrip_ms"]
+        return f"{p50:.0f}/{p99:.0f} ms"
+
+    def finished(p: Phase) -> str:
+        return f"{p.load['phones'] - p.load['failed']}/{p.load['phones']}"
+
+    rows: list[tuple[str, Callable[[Phase], str]]] = [
+        ("callback updates handled", lambda p: f"{p.timing.count}"),
+        ("time first to last update", lambda p: f"{p.seconds:.1f} s"),
+        ("updates/s", lambda p: f"{p.rate:.0f}"),
+        ("server time p50", lambda p: f"{p.ms(50):.1f} ms"),
+        ("server time p95", lambda p: f"{p.ms(95):.1f} ms"),
+        ("server time p99", lambda p: f"{p.ms(99):.1f} ms"),
+        ("server time max", lambda p: f"{p.ms(100):.1f} ms"),
+        ('"database is locked"', lambda p: f"{p.locks}"),
+        ("handler errors", lambda p: f"{sum(p.timing.errors.values())}"),
+        ("Bot API calls refused", lambda p: f"{p.load['refused_total']}"),
+        ("phones finished", finished),
+        ("phone round trip p50/p99", roundtrip),
+        (
+            "bot CPU per update",
+            lambda p: f"{1000 * p.bot_cpu_seconds / max(1, p.timing.count):.2f} ms",
+        ),
+        ("load process CPU", lambda p: f"{p.load['cpu_seconds']:.0f} s"),
+    ]
+    print()
+    print(f"LTSI under load on {backend}: {trainees} trainees, {QUESTIONS} questions each")
+    print(f"{'':28} {'real bot':>14} {'bare bot':>14}")
+    for label, value in rows:
+        print(f"{label:28} {value(real):>14} {value(bare):>14}")
+    for phase in (real, bare):
+        if phase.timing.errors:
+            print(f"{phase.name} handler errors: {dict(phase.timing.errors)}")
+        if phase.load["refused"]:
+            print(f"{phase.name} refused calls: {phase.load['refused']}")
+        for failure in phase.load["failures"]:
+            print(f"{phase.name} phone failed: {failure}")
+    ratio = real.rate / bare.rate if bare.rate else 0.0
+    checks = [
+        (f"p99 under {P99_TARGET_MS:.0f} ms", f"{real.ms(99):.1f} ms", real.ms(99) < P99_TARGET_MS),
+        ('no "database is locked"', f"{real.locks}", real.locks == 0),
+        (f"at least {RATIO_TARGET:.0%} of the bare bot", f"{ratio:.0%}", ratio >= RATIO_TARGET),
+        ("every phone finished", f"{real.load['failed']} failed", real.load["failed"] == 0),
+    ]
+    print()
+    print(f"ratio real/bare              {ratio:.2f} ({real.rate:.0f} / {bare.rate:.0f} updates/s)")
+    for label, value, ok in checks:
+        print(f"target: {label:30} {value:>12}  {verdict(ok)}")
+    print(f"wall time of the run         {wall:.0f} s")
+    return all(ok for _, _, ok in checks)
+
+
+async def bench_main(trainees: int, admin_url: str | None) -> bool:
+    wall = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="xy-bench-ltsi-"))
+    log_path = workdir / "bot.log"
+    logging.basicConfig(
+        filename=log_path, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
+    backend = "PostgreSQL" if admin_url else "SQLite"
+    print(f"LTSI load on {backend}; bot log: {log_path}", flush=True)
+    # One clock for seeding and the bot: day 30 at 10:05 in Shanghai, running on from there.
+    clock = MovableClock(DAY30)
+    async with database(admin_url, workdir) as url:
+        load = await LoadProcess.start(trainees)
+        try:
+            print(f"seeding: a cohort and {trainees} trainees enrolled ...", flush=True)
+            seeded = time.perf_counter()
+            await seed(url, trainees, clock)
+            print(f"  seeded in {time.perf_counter() - seeded:.1f} s", flush=True)
+            print("bare bot: a Dispatcher that only answers callbacks ...", flush=True)
+            bare = await bare_phase(load, trainees)
+            print("real bot: the day-30 self-check ...", flush=True)
+            real = await real_phase(load, url, trainees, clock)
+        finally:
+            await load.stop()
+    return print_figures(backend, trainees, real, bare, time.perf_counter() - wall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trainees", type=int, default=200)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL server to create a database on; SQLite if unset",
+    )
+    parser.add_argument(
+        "--role", choices=("bench", "load"), default="bench", help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.role == "load":
+        asyncio.run(load_main(args.trainees))
+        return
+    passed = asyncio.run(bench_main(args.trainees, args.database_url))
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()
