@@ -836,6 +836,15 @@ class LtsiService:
                     and (b := day60[u].get("groups", {}).get(g.id)) is not None
                 ]
                 change[g.id] = _mean(deltas)
+            organiser = await uow.users.by_telegram_id(telegram_id)
+            await uow.audit.record(
+                self._clock.now(),
+                "ltsi_report_viewed",
+                actor_user_id=organiser.id if organiser else None,
+                target_type="cohort",
+                target_id=cohort.id,
+            )
+            await uow.commit()
             return CohortReport(
                 cohort=cohort_dto(cohort),
                 waves=tuple(stats),

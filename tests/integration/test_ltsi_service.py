@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from bot.config import load_settings
 from bot.core import Core, build_core
-from bot.db.models import DueItem, LtsiWave
+from bot.db.models import AuditEntry, DueItem, LtsiWave
 from bot.domain.enrolment import (
     EnrolStep,
     check_name,
@@ -123,6 +123,10 @@ async def test_report_counts_barriers_and_pairs_day30_with_day60(core: Core) -> 
     assert means["supervisor_support"] == pytest.approx(1.5)
     assert means["peer_support"] == pytest.approx(3.0)
 
+    async with core.uow() as uow:
+        audit = (await uow.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert "ltsi_report_viewed" in audit
+
     # Only the cohort's organisers get it.
     assert await ltsi.report(TRAINEES[0], cohort_id) is None
     assert await ltsi.export_csv(TRAINEES[0], cohort_id, with_names=False) is None
@@ -130,6 +134,13 @@ async def test_report_counts_barriers_and_pairs_day30_with_day60(core: Core) -> 
     assert export is not None and export.rows == 4 * 48
     again = await ltsi.export_csv(ORGANISER, cohort_id, with_names=False)
     assert again is not None and again.data.split(b"\r\n")[1] == export.data.split(b"\r\n")[1]
+    async with core.uow() as uow:
+        exports = (
+            await uow.session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "ltsi_answers_exported")
+            )
+        ).all()
+    assert [e.details["with_names"] for e in exports] == [False, False]
 
 
 async def test_a_trainee_who_joins_an_open_wave_gets_it_on_check(core: Core) -> None:
