@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Delivery: Telegram allows about 30 messages a second; stay under it by default.
     delivery_rate: float = Field(default=25.0, gt=0, alias="DELIVERY_RATE")
     delivery_concurrency: int = Field(default=16, ge=1, alias="DELIVERY_CONCURRENCY")
+    # Updates handled at once; more wait in memory. Keeps a burst from exhausting the
+    # database pool (DB_POOL_SIZE) and from stretching every transaction on a busy loop.
+    handler_concurrency: int = Field(default=16, ge=1, alias="HANDLER_CONCURRENCY")
+    db_pool_size: int = Field(default=24, ge=2, alias="DB_POOL_SIZE")
     delivery_max_attempts: int = Field(default=5, ge=1, alias="DELIVERY_MAX_ATTEMPTS")
     sweep_interval: float = Field(default=2.0, gt=0, alias="SWEEP_INTERVAL")
     # Pushes due in this daily window (cohort's local time) wait for its end. "off" disables.

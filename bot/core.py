@@ -86,8 +86,10 @@ class Core:
 def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     clock = clock or SystemClock()
     texts = load_texts(settings.content_dir, settings.default_locale)
-    engine = create_engine(settings.database_url)
-    uow = uow_factory(create_session_factory(engine))
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    uow = uow_factory(
+        create_session_factory(engine), serialise_writes=engine.dialect.name == "sqlite"
+    )
     organisers = settings.organiser_ids
     nudge = Nudge()
     quiet_hours = QuietHours.parse(settings.quiet_hours)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -23,10 +23,14 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 24) -> AsyncEngine:
+    """`pool_size` connections at most (a quarter kept open, the rest on demand)."""
     ensure_sqlite_directory(url)
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.database not in (None, "", ":memory:"):
+        kept = max(1, pool_size // 4)
+        kwargs.update(pool_size=kept, max_overflow=pool_size - kept)
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:

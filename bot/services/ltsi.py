@@ -88,7 +88,6 @@ class Question:
     total: int
     item_id: str
     chosen: int | None  # the answer given before, when coming back to a question
-    answered: int
     closes_at: datetime
     timezone: str
 
@@ -435,15 +434,13 @@ class LtsiService:
     ) -> Question:
         wave = response.wave
         item_id = wave.items[position]
-        answers = await uow.ltsi.answers(response.id)
         return Question(
             response_id=response.id,
             wave=WaveKind(wave.kind),
             position=position,
             total=len(wave.items),
             item_id=item_id,
-            chosen=answers.get(item_id),
-            answered=sum(1 for i in wave.items if i in answers),
+            chosen=await uow.ltsi.answer(response.id, item_id),
             closes_at=wave.closes_at,
             timezone=cohort.timezone,
         )
@@ -492,14 +489,20 @@ class LtsiService:
                 return refusal or Refusal.NOT_YOURS
             response, cohort = found
             items = response.wave.items
-            await uow.ltsi.save_answer(response.id, items[position], value, now)
             if position + 1 < len(items):
-                if not await uow.ltsi.move(response.id, position, position + 1, "answering", now):
-                    await uow.rollback()
-                    return Refusal.STALE
+                # Read first, then write and commit at once: on SQLite the write lock is
+                # held from the first write to the commit, so keep that stretch short.
                 question = await self._question(uow, response, cohort, position + 1)
-                await uow.commit()
+                async with uow.writing():
+                    await uow.ltsi.save_answer(response.id, items[position], value, now)
+                    if not await uow.ltsi.move(
+                        response.id, position, position + 1, "answering", now
+                    ):
+                        await uow.rollback()
+                        return Refusal.STALE
+                    await uow.commit()
                 return question
+            await uow.ltsi.save_answer(response.id, items[position], value, now)
             answers = await uow.ltsi.answers(response.id)
             missing = [i for i, item in enumerate(items) if item not in answers]
             if missing:  # cannot happen by the buttons; never finish with a gap

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,8 +35,13 @@ class UnitOfWork:
     broadcasts: BroadcastRepository
     ltsi: LtsiRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        write_lock: asyncio.Lock | None = None,
+    ) -> None:
         self._session_factory = session_factory
+        self._write_lock = write_lock
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -68,9 +75,23 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
 
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Around a burst of writes and its commit on a hot path. On SQLite (one writer at a
+        time) the process's writers take turns here, in order, instead of waiting inside
+        SQLite, where a long queue ends in "database is locked"; elsewhere it does nothing."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
 
 UowFactory = Callable[[], UnitOfWork]
 
 
-def uow_factory(session_factory: async_sessionmaker[AsyncSession]) -> UowFactory:
-    return lambda: UnitOfWork(session_factory)
+def uow_factory(
+    session_factory: async_sessionmaker[AsyncSession], *, serialise_writes: bool = False
+) -> UowFactory:
+    lock = asyncio.Lock() if serialise_writes else None
+    return lambda: UnitOfWork(session_factory, lock)

@@ -38,6 +38,6 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
             mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
             timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
             fks = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
-        assert (mode, timeout, fks) == ("wal", 5000, 1)
+        assert (mode, timeout, fks) == ("wal", 15000, 1)
     finally:
         await engine.dispose()

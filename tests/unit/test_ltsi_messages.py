@@ -56,7 +56,6 @@ def test_every_question_message_fits(texts: Texts, bank: LtsiBank, locale: str) 
                 total=len(form),
                 item_id=item.id,
                 chosen=3,
-                answered=position,
                 closes_at=datetime(2027, 1, 1, tzinfo=UTC),
                 timezone="Asia/Shanghai",
             )
