@@ -62,7 +62,7 @@ async def overdue_broadcast(core: Core) -> int:
     result = await core.services.broadcasts.confirm(ORGANISER, draft.id, now + timedelta(minutes=1))
     assert result.recipients == USERS
     async with core.uow() as uow:  # move it into the past: an hour of downtime
-        item = await uow.session.scalar(select(DueItem))
+        item = await uow.session.scalar(select(DueItem).where(DueItem.kind == "broadcast_send"))
         assert item is not None
         item.due_at = now - timedelta(hours=1)
         await uow.commit()
