@@ -77,6 +77,10 @@ class RunningBot:
         if self.app is None or self.task is None:
             return
         crashes = self.app.background.worker.stats.crashes
+        # Let the poller confirm what it has fetched (the offset of its next getUpdates):
+        # stopped earlier, the emulator hands the last update out again after a restart,
+        # as Telegram would. Handling a repeated update_id once is issue 9's.
+        await self.emulator.wait_for_poller(timeout=5)
         try:
             with contextlib.suppress(RuntimeError):  # polling may not have started
                 await asyncio.wait_for(self.app.dispatcher.stop_polling(), timeout=15)
