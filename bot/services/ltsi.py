@@ -429,6 +429,23 @@ class LtsiService:
             return Refusal.STALE
         return None
 
+    async def _load(
+        self,
+        uow: UnitOfWork,
+        telegram_id: int,
+        response_id: int,
+        now: datetime,
+        *,
+        position: int | None = None,
+        message_id: int | None = None,
+    ) -> tuple[LtsiResponse, Cohort] | Refusal:
+        """The user's response and its cohort, or why the press must change nothing."""
+        found = await uow.ltsi.response_for(response_id, telegram_id)
+        refusal = self._refusal(found, now, position=position, message_id=message_id)
+        if refusal is not None or found is None:
+            return refusal or Refusal.NOT_YOURS
+        return found
+
     async def _question(
         self, uow: UnitOfWork, response: LtsiResponse, cohort: Cohort, position: int
     ) -> Question:
@@ -449,11 +466,10 @@ class LtsiService:
         """The current question, changing nothing (to send it in a new message first)."""
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.ltsi.response_for(response_id, telegram_id)
-            refusal = self._refusal(found, now)
-            if refusal is not None or found is None:
-                return refusal or Refusal.NOT_YOURS
-            response, cohort = found
+            loaded = await self._load(uow, telegram_id, response_id, now)
+            if isinstance(loaded, Refusal):
+                return loaded
+            response, cohort = loaded
             return await self._question(uow, response, cohort, response.position)
 
     async def start(
@@ -463,11 +479,10 @@ class LtsiService:
         message). Any other message still showing a question goes stale."""
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.ltsi.response_for(response_id, telegram_id)
-            refusal = self._refusal(found, now)
-            if refusal is not None or found is None:
-                return refusal or Refusal.NOT_YOURS
-            response, cohort = found
+            loaded = await self._load(uow, telegram_id, response_id, now)
+            if isinstance(loaded, Refusal):
+                return loaded
+            response, cohort = loaded
             position = response.position
             if not await uow.ltsi.move(
                 response.id, position, position, "answering", now, message_id
@@ -483,11 +498,12 @@ class LtsiService:
         now = self._clock.now()
         check_answer(f"#{position}", value)
         async with self._uow() as uow:
-            found = await uow.ltsi.response_for(response_id, telegram_id)
-            refusal = self._refusal(found, now, position=position, message_id=message_id)
-            if refusal is not None or found is None:
-                return refusal or Refusal.NOT_YOURS
-            response, cohort = found
+            loaded = await self._load(
+                uow, telegram_id, response_id, now, position=position, message_id=message_id
+            )
+            if isinstance(loaded, Refusal):
+                return loaded
+            response, cohort = loaded
             items = response.wave.items
             if position + 1 < len(items):
                 # Read first, then write and commit at once: on SQLite the write lock is
@@ -525,11 +541,12 @@ class LtsiService:
     ) -> Question | Refusal:
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.ltsi.response_for(response_id, telegram_id)
-            refusal = self._refusal(found, now, position=position, message_id=message_id)
-            if refusal is not None or found is None:
-                return refusal or Refusal.NOT_YOURS
-            response, cohort = found
+            loaded = await self._load(
+                uow, telegram_id, response_id, now, position=position, message_id=message_id
+            )
+            if isinstance(loaded, Refusal):
+                return loaded
+            response, cohort = loaded
             target = max(0, position - 1)
             if not await uow.ltsi.move(response.id, position, target, "answering", now):
                 return Refusal.STALE
@@ -542,11 +559,12 @@ class LtsiService:
     ) -> Paused | Refusal:
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.ltsi.response_for(response_id, telegram_id)
-            refusal = self._refusal(found, now, position=position, message_id=message_id)
-            if refusal is not None or found is None:
-                return refusal or Refusal.NOT_YOURS
-            response, cohort = found
+            loaded = await self._load(
+                uow, telegram_id, response_id, now, position=position, message_id=message_id
+            )
+            if isinstance(loaded, Refusal):
+                return loaded
+            response, cohort = loaded
             if not await uow.ltsi.move(response.id, position, position, "paused", now):
                 return Refusal.STALE
             answers = await uow.ltsi.answers(response.id)
