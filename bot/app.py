@@ -44,6 +44,7 @@ BOT_COMMANDS = (
     "report",
 )
 SWEEP_JOB = "sweep"
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 class Background:
@@ -204,6 +205,12 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         await background.start()
 
     async def on_shutdown() -> None:
+        # Polling has stopped; let the updates already being handled finish their work
+        # (FSM writes, replies) before the storage and the sessions close under them.
+        # aiogram keeps those tasks in a private set and does not wait for them itself.
+        in_flight = set(getattr(dispatcher, "_handle_update_tasks", ()))
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=SHUTDOWN_GRACE_SECONDS)
         await background.stop()
 
     dispatcher.startup.register(on_startup)
