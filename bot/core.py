@@ -94,7 +94,13 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     nudge = Nudge()
     quiet_hours = QuietHours.parse(settings.quiet_hours)
     ltsi = LtsiService(
-        uow, clock, texts, load_ltsi(settings.content_dir), quiet_hours=quiet_hours, nudge=nudge
+        uow,
+        clock,
+        texts,
+        load_ltsi(settings.content_dir),
+        quiet_hours=quiet_hours,
+        nudge=nudge,
+        default_timezone=settings.tz_name,
     )
     services = Services(
         users=UserService(uow, clock, organisers),

@@ -128,12 +128,6 @@ class LtsiRepository:
         row = result.tuples().first()
         return None if row is None else (row[0], row[1])
 
-    async def exists(self, response_id: int) -> bool:
-        found = await self.session.scalar(
-            select(LtsiResponse.id).where(LtsiResponse.id == response_id)
-        )
-        return found is not None
-
     async def move(
         self,
         response_id: int,

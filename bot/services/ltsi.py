@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot.content import Texts
 from bot.content.ltsi import LtsiBank
+from bot.db.ltsi import Participant
 from bot.db.models import Cohort, LtsiResponse, LtsiWave, User
 from bot.db.repositories import cohort_dto
 from bot.domain.delivery import Purpose, inline_keyboard
@@ -196,7 +197,9 @@ class LtsiService:
         *,
         quiet_hours: QuietHours,
         nudge: Callable[[], None] = lambda: None,
+        default_timezone: str = "Asia/Shanghai",
     ) -> None:
+        self._default_timezone = default_timezone
         self._uow = uow
         self._clock = clock
         self._texts = texts
@@ -323,7 +326,7 @@ class LtsiService:
         wave: LtsiWave,
         cohort: Cohort,
         response_id: int,
-        p: Any,
+        p: Participant,
         now: datetime,
         not_before: datetime,
     ) -> dict[str, Any]:
@@ -403,14 +406,18 @@ class LtsiService:
 
     # -- answering -----------------------------------------------------------------------
 
-    def _refusal(
+    async def _load(
         self,
-        found: tuple[LtsiResponse, Cohort] | None,
+        uow: UnitOfWork,
+        telegram_id: int,
+        response_id: int,
         now: datetime,
         *,
         position: int | None = None,
         message_id: int | None = None,
-    ) -> Refusal | None:
+    ) -> tuple[LtsiResponse, Cohort] | Refusal:
+        """The user's response and its cohort, or why the press must change nothing."""
+        found = await uow.ltsi.response_for(response_id, telegram_id)
         if found is None:
             return Refusal.NOT_YOURS
         response, _ = found
@@ -427,23 +434,6 @@ class LtsiService:
             and message_id != response.message_id
         ):
             return Refusal.STALE
-        return None
-
-    async def _load(
-        self,
-        uow: UnitOfWork,
-        telegram_id: int,
-        response_id: int,
-        now: datetime,
-        *,
-        position: int | None = None,
-        message_id: int | None = None,
-    ) -> tuple[LtsiResponse, Cohort] | Refusal:
-        """The user's response and its cohort, or why the press must change nothing."""
-        found = await uow.ltsi.response_for(response_id, telegram_id)
-        refusal = self._refusal(found, now, position=position, message_id=message_id)
-        if refusal is not None or found is None:
-            return refusal or Refusal.NOT_YOURS
         return found
 
     async def _question(
@@ -701,7 +691,7 @@ class LtsiService:
         now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.users.by_telegram_id(telegram_id)
-            timezone = "Asia/Shanghai"
+            timezone = self._default_timezone
             if user is None or user.consent_at is None:
                 return Overview(False, (), None, None, timezone, None)
             cohorts = [
