@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import io
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -181,6 +181,11 @@ def _scores_json(scores: Scores) -> dict[str, Any]:
         "groups": dict(scores.groups),
         "counts": dict(scores.counts),
     }
+
+
+def _scored(stored: Iterable[Mapping[str, Any]], section: str, key: str) -> list[float]:
+    """The `section` ("factors" / "groups") score `key` of each stored result that has one."""
+    return [v for s in stored if (v := s.get(section, {}).get(key)) is not None]
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -809,31 +814,14 @@ class LtsiService:
                     continue
                 by_wave[kind] = results
                 factor_means[kind] = {
-                    f.id: _mean(
-                        [
-                            v
-                            for s in results.values()
-                            if (v := s.get("factors", {}).get(f.id)) is not None
-                        ]
-                    )
+                    f.id: _mean(_scored(results.values(), "factors", f.id))
                     for f in self.bank.factors
                 }
                 group_means[kind] = {
-                    g.id: _mean(
-                        [
-                            v
-                            for s in results.values()
-                            if (v := s.get("groups", {}).get(g.id)) is not None
-                        ]
-                    )
-                    for g in self.bank.groups
+                    g.id: _mean(_scored(results.values(), "groups", g.id)) for g in self.bank.groups
                 }
                 barrier_counts[kind] = {
-                    f.id: sum(
-                        1
-                        for s in results.values()
-                        if (v := s.get("factors", {}).get(f.id)) is not None and v < low
-                    )
+                    f.id: sum(v < low for v in _scored(results.values(), "factors", f.id))
                     for f in self.bank.factors
                 }
             day30, day60 = by_wave.get(WaveKind.DAY30, {}), by_wave.get(WaveKind.DAY60, {})
