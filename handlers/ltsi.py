@@ -26,7 +26,7 @@ from bot.charts.radar import radar_png
 from bot.content import Translator
 from bot.content.ltsi import LtsiBank
 from bot.domain.ltsi import SCALE_MAX, SCALE_MIN, split_messages
-from bot.domain.notices import progress_bar
+from bot.domain.notices import TEXT_LIMIT, progress_bar
 from bot.services.ltsi import (
     Diagnosis,
     FollowUpKind,
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 
-MESSAGE_LIMIT = 4096
+MESSAGE_LIMIT = TEXT_LIMIT  # Telegram's, for one text message
 ANSWERS = {str(v) for v in range(SCALE_MIN, SCALE_MAX + 1)}
 
 

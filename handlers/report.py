@@ -16,6 +16,7 @@ from bot.charts.fonts import MissingFontError
 from bot.content import Translator
 from bot.content.ltsi import LtsiBank
 from bot.domain.ltsi import split_messages
+from bot.domain.notices import TEXT_LIMIT
 from bot.services.ltsi import CohortReport, LtsiService
 from handlers.callbacks import ReportCB
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 
-MESSAGE_LIMIT = 4096
+MESSAGE_LIMIT = TEXT_LIMIT  # Telegram's, for one text message
 TOP_BARRIERS = 5
 
 
