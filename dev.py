@@ -100,7 +100,14 @@ def task_test(args: list[str]) -> int:
     for check in checks:
         if _run(*check) != 0:
             return 1
-    return _run(BIN / "pytest", *args)
+    return _run(BIN / "pytest", *_parallel(), *args)
+
+
+def _parallel() -> list[str]:
+    """pytest-xdist options: a worker per core (8 at most: each takes a Redis database of its
+    own), tests handed out as workers free up. `-n 0` among the arguments runs one process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ["-n", str(min(cores or 1, 8)), "--dist", "worksteal"]
 
 
 TASKS = {"run": task_run, "test": task_test}

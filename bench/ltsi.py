@@ -22,7 +22,13 @@ A phase stops pressing after --time-limit seconds (what was handled until then i
 so that a run stays within a few minutes however slow the bot is.
 
 Prints updates/s (callback updates handled / time from the first to the last), the
-server-side time per update (p50/p95/p99/max), "database is locked" errors (raised in
+server-side time per update (p50/p95/p99/max), and beside it, to tell queueing from work:
+the wait for a handler slot before it (from the getUpdates reply that brought the update to
+its entering the dispatcher: HANDLER_CONCURRENCY updates are handled at once, the others of
+a batch wait their turn there, outside the server-side time), and the update's own time on
+the event loop (the CPU time of the steps of its handling, inside the server-side time; the
+rest of the server-side time is waiting: for the database, a lock, a Bot API reply, or its
+turn on a busy loop), "database is locked" errors (raised in
 handlers or logged anywhere in the bot), handler errors, and the ratio of the real bot's
 throughput to the bare bot's, against the targets: p99 under 50 ms, no lock errors, at least
 half the bare bot's throughput (exit status 1 when one is missed).
@@ -46,7 +52,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -167,6 +173,12 @@ class Tally:
     presses: int = 0
     rounds: list[float] = field(default_factory=list)
     toasts: int = 0  # a press answered by a toast (an error) instead of the next question
+    think_seconds: float = 0.0  # a phone's mean pause before each press
+
+    async def think(self, rng: random.Random) -> None:
+        """A person reading the question: between half and one and a half times the mean."""
+        if self.think_seconds > 0:
+            await asyncio.sleep(self.think_seconds * rng.uniform(0.5, 1.5))
 
     def press(self, emu: LoadEmulator, user_id: int, message_id: int, data: str) -> JSON:
         if time.monotonic() > self.deadline:
@@ -182,7 +194,9 @@ async def tap_bare(emu: LoadEmulator, user_id: int, tally: Tally) -> None:
         user_id, 0, ("message",), lambda e: _data(e["message"], BARE_DATA.__eq__) is not None
     )
     message_id = sent["message_id"]
+    rng = random.Random(user_id)
     for _ in range(PRESSES):
+        await tally.think(rng)
         started = time.perf_counter()
         pressed = tally.press(emu, user_id, message_id, BARE_DATA)
         await emu.next_event(user_id, pressed["seq"], ("callback_answer",))
@@ -210,6 +224,7 @@ async def answer_form(emu: LoadEmulator, user_id: int, tally: Tally) -> None:
     async def press(data: str) -> str:
         """Press, and return the text the bot edits the message to. A toast instead (the
         bot's apology for an error) is what a person retries: the same button, again."""
+        await tally.think(rng)
         started = time.perf_counter()
         for _ in range(1 + RETRIES):
             pressed = tally.press(emu, user_id, message_id, data)
@@ -237,11 +252,13 @@ PHONES: dict[str, Callable[[LoadEmulator, int, Tally], Awaitable[None]]] = {
 }
 
 
-async def run_phones(emu: LoadEmulator, ids: list[int], phase: str, limit: float) -> JSON:
+async def run_phones(
+    emu: LoadEmulator, ids: list[int], phase: str, limit: float, think: float
+) -> JSON:
     """Every phone at once, for `limit` seconds at most; what they saw, and which of the
     bot's Bot API calls were refused."""
     phone = PHONES[phase]
-    tally = Tally(deadline=time.monotonic() + limit)
+    tally = Tally(deadline=time.monotonic() + limit, think_seconds=think)
     first_call = len(emu.calls)
     cpu, wall = time.process_time(), time.perf_counter()
 
@@ -281,7 +298,7 @@ def emit(payload: JSON) -> None:
     print(json.dumps(payload, ensure_ascii=False), flush=True)
 
 
-async def load_main(trainees: int) -> None:
+async def load_main(trainees: int, think: float) -> None:
     """The child process: serve the emulator, then run the phases the bench asks for."""
     # self_check re-validates the emulator's own answers against the spec (a test of the
     # emulator, not of the bot): off, to keep the load generator light. Calls are still
@@ -296,7 +313,7 @@ async def load_main(trainees: int) -> None:
     try:
         while len(command := (await asyncio.to_thread(sys.stdin.readline)).split()) == 2:
             phase, limit = command
-            emit(await run_phones(emu, ids, phase, float(limit)))
+            emit(await run_phones(emu, ids, phase, float(limit), think))
     finally:
         await emu.stop()
 
@@ -312,7 +329,7 @@ class LoadProcess:
         self.url = url
 
     @classmethod
-    async def start(cls, trainees: int) -> LoadProcess:
+    async def start(cls, trainees: int, think: float) -> LoadProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -321,6 +338,8 @@ class LoadProcess:
             "load",
             "--trainees",
             str(trainees),
+            "--think",
+            str(think),
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -356,18 +375,63 @@ class LoadProcess:
                 await self.process.wait()
 
 
+class OnLoop:
+    """Awaits a coroutine and adds up the CPU time of its steps on the event loop's thread:
+    the work of one update, without what it waits for (a handler slot, the database, a
+    lock, a Bot API reply, or its turn while other updates run). Work done outside the
+    coroutine's own steps on its behalf (aiohttp's and asyncpg's protocol callbacks,
+    aiosqlite's threads) is left out: "bot CPU per update" has it all, undivided."""
+
+    __slots__ = ("_coro", "seconds")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+        self.seconds = 0.0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value, error = self._coro, None, None
+        while True:
+            started = time.thread_time()
+            try:
+                signal = coro.send(value) if error is None else coro.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                self.seconds += time.thread_time() - started
+            try:
+                value, error = (yield signal), None
+            except BaseException as exc:  # cancellation: passed on to the coroutine
+                value, error = None, exc
+
+
 @dataclass
 class Timing:
     """An outer middleware on `dispatcher.update`: server-side time of each callback update,
-    and what the handlers raised. (aiogram's ErrorsMiddleware sits outside it, so a handler
-    error passes through here before the bot's error handler answers it.)"""
+    its own CPU time on the loop, and what the handlers raised. (aiogram's ErrorsMiddleware
+    sits outside it, so a handler error passes through here before the bot's error handler
+    answers it.) As a request middleware of the bot's session (`received`), it notes when
+    each update arrived with getUpdates: the time from then to the dispatcher is the wait
+    for a handler slot."""
 
     durations: list[float] = field(default_factory=list)
+    on_loop: list[float] = field(default_factory=list)
+    slot_waits: list[float] = field(default_factory=list)
+    arrived: dict[int, float] = field(default_factory=dict)
     first: float | None = None
     last: float | None = None
     in_flight: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     locked: int = 0
+
+    async def received(self, make_request: Any, bot: Any, method: Any) -> Any:
+        from aiogram.methods import GetUpdates
+
+        result = await make_request(bot, method)
+        if isinstance(method, GetUpdates) and result:
+            now = time.perf_counter()
+            for update in result:
+                self.arrived[update.update_id] = now
+        return result
 
     async def __call__(
         self,
@@ -376,9 +440,11 @@ class Timing:
         data: dict[str, Any],
     ) -> Any:
         started = time.perf_counter()
+        arrived = self.arrived.pop(getattr(event, "update_id", -1), None)
         self.in_flight += 1
+        work = OnLoop(handler(event, data))  # type: ignore[arg-type]
         try:
-            return await handler(event, data)
+            return await work
         except Exception as exc:
             first_line = (str(exc).splitlines() or [""])[0]
             self.errors[f"{type(exc).__name__}: {first_line[:90]}"] += 1
@@ -390,6 +456,9 @@ class Timing:
             self.in_flight -= 1
             if getattr(event, "callback_query", None) is not None:
                 self.durations.append(ended - started)
+                self.on_loop.append(work.seconds)
+                if arrived is not None:
+                    self.slot_waits.append(started - arrived)
                 self.first = started if self.first is None else self.first
                 self.last = ended
 
@@ -445,8 +514,12 @@ class Phase:
     def rate(self) -> float:
         return self.timing.count / self.seconds if self.seconds else 0.0
 
-    def ms(self, q: float) -> float:
-        return 1000 * percentile(sorted(self.timing.durations), q)
+    def ms(self, q: float, figures: str = "durations") -> float:
+        return 1000 * percentile(sorted(getattr(self.timing, figures)), q)
+
+    def three(self, figures: str) -> str:
+        """p50/p95/p99 of one of the timing's lists, in ms."""
+        return "/".join(f"{self.ms(q, figures):.1f}" for q in (50, 95, 99))
 
     @property
     def locks(self) -> int:
@@ -538,6 +611,7 @@ async def bare_phase(load: LoadProcess, trainees: int, limit: float) -> Phase:
     dispatcher.include_router(router)
     timing = Timing()
     dispatcher.update.outer_middleware(timing)
+    bot.session.middleware(timing.received)
     markup = InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text="👍", callback_data=BARE_DATA)]]
     )
@@ -589,6 +663,7 @@ async def real_phase(
     app = build_app(settings, clock=clock)
     timing = Timing()
     app.dispatcher.update.outer_middleware(timing)
+    app.bot.session.middleware(timing.received)
     started = asyncio.Event()
 
     async def on_startup() -> None:
@@ -663,7 +738,9 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_figures(backend: str, trainees: int, real: Phase, bare: Phase, wall: float) -> bool:
+def print_figures(
+    backend: str, trainees: int, real: Phase, bare: Phase, wall: float, think: float = 0.0
+) -> bool:
     def roundtrip(p: Phase) -> str:
         p50, _, p99 = p.load["roundtrip_ms"]
         return f"{p50:.0f}/{p99:.0f} ms"
@@ -680,6 +757,8 @@ def print_figures(backend: str, trainees: int, real: Phase, bare: Phase, wall: f
         ("server time p95", lambda p: f"{p.ms(95):.1f} ms"),
         ("server time p99", lambda p: f"{p.ms(99):.1f} ms"),
         ("server time max", lambda p: f"{p.ms(100):.1f} ms"),
+        ("  own CPU on loop p50/95/99", lambda p: f"{p.three('on_loop')} ms"),
+        ("slot wait before p50/95/99", lambda p: f"{p.three('slot_waits')} ms"),
         ('"database is locked"', lambda p: f"{p.locks}"),
         ("handler errors", lambda p: f"{sum(p.timing.errors.values())}"),
         ("Bot API calls refused", lambda p: f"{p.load['refused_total']}"),
@@ -695,7 +774,8 @@ def print_figures(backend: str, trainees: int, real: Phase, bare: Phase, wall: f
         ("load process CPU", lambda p: f"{p.load['cpu_seconds']:.0f} s"),
     ]
     print()
-    print(f"LTSI under load on {backend}: {trainees} trainees, {QUESTIONS} questions each")
+    pace = f", a pause of ~{think:g} s before each press" if think else ", each press at once"
+    print(f"LTSI under load on {backend}: {trainees} trainees, {QUESTIONS} questions each{pace}")
     print(f"{'':28} {'real bot':>20} {'bare bot':>20}")
     for label, value in rows:
         print(f"{label:28} {value(real):>20} {value(bare):>20}")
@@ -725,7 +805,9 @@ def print_figures(backend: str, trainees: int, real: Phase, bare: Phase, wall: f
     return all(ok for _, _, ok in checks)
 
 
-async def bench_main(trainees: int, admin_url: str | None, limit: float) -> bool:
+async def bench_main(
+    trainees: int, admin_url: str | None, limit: float, think: float = 0.0
+) -> bool:
     wall = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="xy-bench-ltsi-"))
     log_path = workdir / "bot.log"
@@ -737,7 +819,7 @@ async def bench_main(trainees: int, admin_url: str | None, limit: float) -> bool
     # One clock for seeding and the bot: day 30 at 10:05 in Shanghai, running on from there.
     clock = MovableClock(DAY30)
     async with database(admin_url, workdir) as url:
-        load = await LoadProcess.start(trainees)
+        load = await LoadProcess.start(trainees, think)
         try:
             print(f"seeding: a cohort and {trainees} trainees ...", flush=True)
             await seed(url, trainees, clock)
@@ -747,7 +829,7 @@ async def bench_main(trainees: int, admin_url: str | None, limit: float) -> bool
             real = await real_phase(load, url, trainees, clock, limit)
         finally:
             await load.stop()
-    return print_figures(backend, trainees, real, bare, time.perf_counter() - wall)
+    return print_figures(backend, trainees, real, bare, time.perf_counter() - wall, think)
 
 
 def main() -> None:
@@ -767,13 +849,20 @@ def main() -> None:
         help="seconds after which the phones of a phase stop pressing (default 120)",
     )
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="a phone's mean pause in seconds before each press (0: at once, the default; "
+        "a person takes 3-10 s a question)",
+    )
+    parser.add_argument(
         "--role", choices=("bench", "load"), default="bench", help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.role == "load":
-        asyncio.run(load_main(args.trainees))
+        asyncio.run(load_main(args.trainees, args.think))
         return
-    passed = asyncio.run(bench_main(args.trainees, args.database_url, args.time_limit))
+    passed = asyncio.run(bench_main(args.trainees, args.database_url, args.time_limit, args.think))
     sys.exit(0 if passed else 1)
 
 

@@ -1,4 +1,4 @@
-"""Command line: `xueyong run | migrate | cohort create/list | organiser add`."""
+"""Command line: `xueyong run | sandbox | migrate | cohort | scenario | organiser`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Settings, load_settings
-from bot.content import ContentError
+from bot.content import ContentError, load_texts
+from bot.content.texts import LOCALES
 from bot.core import Core, build_core
+from bot.domain.practice import PracticeSettings
+from bot.logs import setup_logging
 from bot.services.cohorts import CohortCreated
 
 EXIT_USAGE = 2
@@ -21,12 +25,11 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings()
+        # Structured (LOG_FORMAT=json) or text; tokens and personal data kept out.
+        level = logging.INFO if args.command == "run" else logging.WARNING
+        setup_logging(settings, level=level, force=False)
         return int(asyncio.run(args.handler(settings, args)) or 0)
     except ContentError as exc:
         print(f"content error: {exc}", file=sys.stderr)
@@ -43,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
-        "run", help="run the bot (long polling; migrates first); without BOT_TOKEN: the sandbox"
+        "run",
+        help="run the bot (long polling, or a webhook when WEBHOOK_URL is set; migrates "
+        "first); without BOT_TOKEN: the sandbox",
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook on HTTP_HOST:HTTP_PORT (needs WEBHOOK_URL)",
     )
     _sandbox_options(run)
     run.set_defaults(handler=_run)
@@ -90,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="a self-check closes this many days after it opens (default 14)",
     )
+    create.add_argument(
+        "--reflections",
+        default=None,
+        metavar="EVERY_DAYS,COUNT",
+        help="reflection prompts every N days after the end, M times (default 7,8)",
+    )
     create.set_defaults(handler=_cohort_create)
     listing = cohort_cmds.add_parser("list", help="list cohorts with members and invite codes")
     listing.set_defaults(handler=_cohort_list)
@@ -99,6 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     attach.add_argument("cohort_id", type=int)
     attach.add_argument("telegram_user_id", type=int)
     attach.set_defaults(handler=_cohort_add_organiser)
+
+    scenario = commands.add_parser("scenario", help="role-play scenarios: check or play a file")
+    scenario_cmds = scenario.add_subparsers(dest="scenario_command", required=True)
+    check = scenario_cmds.add_parser(
+        "check", help="validate scenario files (default: every file in content/scenarios/)"
+    )
+    check.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    check.set_defaults(handler=_scenario_check)
+    play = scenario_cmds.add_parser("play", help="play a scenario in the terminal")
+    play.add_argument("file", type=Path, metavar="FILE")
+    play.add_argument("--role", default=None, help="the role to play (asked when omitted)")
+    play.add_argument("--locale", default=None, choices=LOCALES, help="language (default zh-CN)")
+    play.set_defaults(handler=_scenario_play)
 
     organiser = commands.add_parser("organiser", help="organisers")
     organiser_cmds = organiser.add_subparsers(dest="organiser_command", required=True)
@@ -130,9 +159,15 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return await _sandbox(settings, args)
-    from bot.app import build_app, run_polling
+    if args.webhook and not settings.webhook_url:
+        raise ValueError("--webhook needs WEBHOOK_URL: the bot's public https URL")
+    from bot.app import build_app, run_polling, run_webhook
 
-    await run_polling(build_app(settings))
+    app = build_app(settings)
+    if settings.webhook_url:
+        await run_webhook(app)
+    else:
+        await run_polling(app)
     return 0
 
 
@@ -196,6 +231,12 @@ async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
         ltsi["offsets"] = {k: int(p) for k, p in zip(kinds, parts, strict=True)}
     if args.ltsi_close_after is not None:
         ltsi["close_after_days"] = args.ltsi_close_after
+    practice: dict[str, object] = {}
+    if args.reflections:
+        parts = args.reflections.split(",")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError("--reflections takes a day count and a number, e.g. 7,8")
+        practice["reflection_every_days"], practice["reflection_count"] = map(int, parts)
     core = await _with_core(settings)
     try:
         created = await core.services.cohorts.create(
@@ -208,6 +249,7 @@ async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
             invites_expire=expires,
             organiser_telegram_ids=tuple(args.organiser),
             ltsi=ltsi or None,
+            practice=practice or None,
         )
         async with core.uow() as uow:
             waves = await uow.ltsi.waves_of(created.cohort.id)
@@ -218,6 +260,17 @@ async def _cohort_create(settings: Settings, args: argparse.Namespace) -> int:
     for kind, opens, status in schedule:
         note = "" if status == "scheduled" else f" ({status}: its window has passed)"
         print(f"self-check {kind}: {opens:%Y-%m-%d %H:%M %Z}{note}")
+    cadence = PracticeSettings.from_settings(practice or None)
+    days = cadence.reflection_days(args.ends)
+    print(
+        f"reflection prompts: {len(days)}, every {cadence.reflection_every_days} days, "
+        f"{days[0]} to {days[-1]} at {cadence.reflection_time:%H:%M}"
+    )
+    pushes = cadence.scenario_days(args.ends)
+    print(
+        f"role-play pushes: {len(pushes)}, every {cadence.scenario_every_days} days, "
+        f"{pushes[0]} to {pushes[-1]} at {cadence.scenario_time:%H:%M}"
+    )
     return 0
 
 
@@ -263,6 +316,28 @@ async def _cohort_add_organiser(settings: Settings, args: argparse.Namespace) ->
     state = "now organises" if added else "already organises"
     print(f"user {args.telegram_user_id} {state} cohort #{args.cohort_id}")
     return 0
+
+
+async def _scenario_check(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scenario_terminal import check
+
+    texts = load_texts(settings.content_dir, settings.default_locale)
+    return check(list(args.files), settings.content_dir, texts, sys.stdout)
+
+
+async def _scenario_play(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scenario_terminal import play
+
+    texts = load_texts(settings.content_dir, settings.default_locale)
+    return play(
+        args.file,
+        settings.content_dir,
+        texts,
+        role_id=args.role,
+        locale=args.locale or settings.default_locale,
+        read=input,
+        out=sys.stdout,
+    )
 
 
 async def _organiser_add(settings: Settings, args: argparse.Namespace) -> int:

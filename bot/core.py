@@ -8,22 +8,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.content import Texts, load_texts
+from bot.content.guidance import load_topics
 from bot.content.ltsi import load_ltsi
+from bot.content.scenarios import load_scenarios
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_to_head
+from bot.domain.matching import Prefer, Weights
 from bot.domain.ports import Clock, SystemClock
 from bot.domain.schedule import QuietHours
 from bot.services.broadcasts import REMIND_KIND, SEND_KIND, BroadcastService
+from bot.services.cases import CaseService
 from bot.services.cohorts import CohortService
 from bot.services.enrolment import EnrolmentService
 from bot.services.ltsi import CLOSE_KIND, OPEN_KIND, LtsiService
 from bot.services.ltsi import REMIND_KIND as LTSI_REMIND_KIND
+from bot.services.matching import MatchService
+from bot.services.mentoring import DIGEST_KIND as MENTORING_DIGEST_KIND
+from bot.services.mentoring import REMIND_KIND as MENTORING_REMIND_KIND
+from bot.services.mentoring import MentoringService
+from bot.services.plans import MILESTONE_KIND as PLAN_MILESTONE_KIND
+from bot.services.plans import PROMPT_KIND as PLAN_PROMPT_KIND
+from bot.services.plans import REMIND_KIND as PLAN_REMIND_KIND
+from bot.services.plans import PlanService
+from bot.services.portfolio import PortfolioService
 from bot.services.privacy import PrivacyService
+from bot.services.reflections import PROMPT_KIND as REFLECT_PROMPT_KIND
+from bot.services.reflections import ReflectionService
+from bot.services.scenarios import PUSH_KIND as SCENARIO_PUSH_KIND
+from bot.services.scenarios import ScenarioService
 from bot.services.scheduling import Sweeper
 from bot.services.uow import UowFactory, uow_factory
 from bot.services.users import UserService
@@ -51,6 +69,13 @@ class Services:
     privacy: PrivacyService
     broadcasts: BroadcastService
     ltsi: LtsiService
+    plans: PlanService
+    reflections: ReflectionService
+    portfolio: PortfolioService
+    cases: CaseService
+    matching: MatchService
+    mentoring: MentoringService
+    scenarios: ScenarioService
 
     def as_workflow_data(self) -> dict[str, object]:
         return {
@@ -60,6 +85,13 @@ class Services:
             "privacy": self.privacy,
             "broadcasts": self.broadcasts,
             "ltsi": self.ltsi,
+            "plans": self.plans,
+            "reflections": self.reflections,
+            "portfolio": self.portfolio,
+            "cases": self.cases,
+            "matching": self.matching,
+            "mentoring": self.mentoring,
+            "scenarios": self.scenarios,
         }
 
 
@@ -102,6 +134,24 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
         nudge=nudge,
         default_timezone=settings.tz_name,
     )
+    practice: dict[str, Any] = {
+        "quiet_hours": quiet_hours,
+        "nudge": nudge,
+        "default_timezone": settings.tz_name,
+    }
+    plans = PlanService(uow, clock, texts, **practice)
+    reflections = ReflectionService(uow, clock, texts, **practice)
+    dimensions, scenario_list = load_scenarios(settings.content_dir, texts.area_ids())
+    scenarios = ScenarioService(uow, clock, texts, dimensions, scenario_list, **practice)
+    mentoring = MentoringService(
+        uow,
+        clock,
+        texts,
+        bank=ltsi.bank,
+        topics=load_topics(settings.content_dir),
+        scenarios=scenarios,
+        **practice,
+    )
     services = Services(
         users=UserService(uow, clock, organisers),
         enrolment=EnrolmentService(uow, clock, organisers),
@@ -109,7 +159,13 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             uow,
             clock,
             invite_days_after_end=settings.invite_valid_days_after_end,
-            on_created=(ltsi.plan_waves,),
+            on_created=(
+                ltsi.plan_waves,
+                plans.plan_prompts,
+                reflections.plan_prompts,
+                mentoring.plan_cohort,
+                scenarios.plan_pushes,
+            ),
         ),
         privacy=PrivacyService(uow, clock),
         broadcasts=BroadcastService(
@@ -123,6 +179,30 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             default_timezone=settings.tz_name,
         ),
         ltsi=ltsi,
+        plans=plans,
+        reflections=reflections,
+        portfolio=PortfolioService(
+            uow,
+            clock,
+            texts,
+            ltsi=ltsi,
+            scenarios=scenarios,
+            content_dir=settings.content_dir,
+            **practice,
+        ),
+        cases=CaseService(uow, clock, texts, **practice),
+        matching=MatchService(
+            uow,
+            clock,
+            texts,
+            ltsi.bank,
+            weights=Weights.parse(settings.match_weights),
+            prefer=Prefer(settings.match_prefer),
+            quiet_hours=quiet_hours,
+            nudge=nudge,
+        ),
+        mentoring=mentoring,
+        scenarios=scenarios,
     )
     sweeper = Sweeper(uow, clock)
     sweeper.register(SEND_KIND, services.broadcasts.send_due)
@@ -132,4 +212,18 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     sweeper.register(CLOSE_KIND, ltsi.close_due)
     sweeper.after_sweep(services.broadcasts.refresh_reports)
     sweeper.after_sweep(ltsi.plan_legacy_cohorts)
+    sweeper.register(PLAN_PROMPT_KIND, plans.prompt_due)
+    sweeper.register(PLAN_REMIND_KIND, plans.remind_due)
+    sweeper.register(PLAN_MILESTONE_KIND, plans.milestone_due)
+    sweeper.after_sweep(plans.plan_legacy_cohorts)
+    sweeper.after_sweep(plans.offer_milestones)
+    sweeper.after_sweep(services.matching.deliver_mentor_notes)
+    sweeper.register(REFLECT_PROMPT_KIND, reflections.prompt_due)
+    sweeper.after_sweep(reflections.plan_legacy_cohorts)
+    sweeper.register(MENTORING_DIGEST_KIND, mentoring.digest_due)
+    sweeper.register(MENTORING_REMIND_KIND, mentoring.remind_due)
+    sweeper.after_sweep(mentoring.plan_legacy_cohorts)
+    sweeper.register(SCENARIO_PUSH_KIND, scenarios.push_due)
+    sweeper.after_sweep(scenarios.plan_legacy_cohorts)
+    sweeper.after_sweep(scenarios.offer_suggested)
     return Core(settings, clock, engine, texts, uow, services, sweeper, nudge)

@@ -7,13 +7,35 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import broadcast, common, enrolment, errors, fallback, ltsi, report
+    from handlers import (
+        broadcast,
+        cases,
+        common,
+        enrolment,
+        errors,
+        fallback,
+        ltsi,
+        match,
+        mentoring,
+        plan,
+        portfolio,
+        practice,
+        reflect,
+        report,
+    )
 
     return [
         errors.router,
         common.router,
         broadcast.router,
         ltsi.router,
+        plan.router,
+        reflect.router,
+        practice.router,
+        portfolio.router,
+        cases.router,
+        match.router,
+        mentoring.router,
         report.router,
         enrolment.router,
         fallback.router,

@@ -23,7 +23,8 @@ from bot.services.broadcasts import (
     Draft,
     Notice,
 )
-from handlers.callbacks import AckCB, BroadcastCB
+from handlers import keyboards
+from handlers.callbacks import AckCB, BroadcastCB, row_id
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -83,7 +84,7 @@ async def cohort_chosen(
         await query.answer(t.plain("problem.stale_button"))
         return
     await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     if chosen:
         await _ask_audience(message, chosen[0].id, chosen[0].name, t)
     else:
@@ -103,15 +104,15 @@ async def audience_chosen(
     audience: Audience | None = None
     cohort_id: int | None = None
     count: int | None = None
-    if raw_audience in set(Audience) and (raw_cohort == "" or raw_cohort.isdigit()):
+    if raw_audience in set(Audience) and (raw_cohort == "" or row_id(raw_cohort) is not None):
         audience = Audience(raw_audience)
-        cohort_id = int(raw_cohort) if raw_cohort else None
+        cohort_id = row_id(raw_cohort) if raw_cohort else None
         count = await broadcasts.count_recipients(query.from_user.id, cohort_id, audience)
     if message is None or audience is None or count is None:
         await query.answer(t.plain("problem.stale_button"))
         return
     await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     if count == 0:
         await message.answer(t("broadcast.no_recipients"))
         return
@@ -265,7 +266,7 @@ async def send_now(
         await query.answer(t.plain("broadcast.already"), show_alert=True)
         return
     await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     await message.answer(t("broadcast.queued", count=result.recipients))
 
 
@@ -344,7 +345,7 @@ async def cancel(
         return
     await query.answer()
     await state.set_state(None)
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     await message.answer(t("broadcast.cancelled"))
 
 

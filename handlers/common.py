@@ -61,7 +61,7 @@ async def lang_pressed(
         await query.answer(t.plain("problem.stale_button"))
         return
     await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     await _switch(message, wanted, state, users, ctx, t)
 
 
@@ -102,7 +102,9 @@ async def me(
     if profile is None or profile.user.consent_at is None:
         await message.answer(t("me.none"))
         return
-    await message.answer(render_profile(profile, t, timezone))
+    await message.answer(
+        render_profile(profile, t, timezone), reply_markup=keyboards.profile_edit(t, profile)
+    )
 
 
 def render_profile(profile: Profile, t: Translator, default_timezone: str) -> str:
@@ -119,6 +121,7 @@ def render_profile(profile: Profile, t: Translator, default_timezone: str) -> st
             "me.profile",
             name=user.full_name or missing,
             unit=unit,
+            district=user.district or missing,
             position=user.position or missing,
             consent_at=consent_at,
         )
@@ -129,6 +132,8 @@ def render_profile(profile: Profile, t: Translator, default_timezone: str) -> st
                 "me.mentor",
                 areas=t.join([t.area(a) for a in profile.mentor.areas]) or missing,
                 capacity=profile.mentor.capacity or missing,
+                strengths=t.join([t.strength(s) for s in profile.mentor.strengths]) or missing,
+                bio=profile.mentor.bio or missing,
             )
         )
     memberships = [e for e in profile.enrolments if e.role.value != "organiser"]
@@ -194,7 +199,7 @@ async def delete_pressed(
         await query.answer(t.plain("problem.stale_button"))
         return
     await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
+    await keyboards.drop_buttons(message)
     if not callback_data.confirm:
         await message.answer(t("delete.kept"))
         return

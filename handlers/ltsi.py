@@ -7,7 +7,6 @@ toast). At the last answer the diagnosis follows: radar chart, text, and follow-
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiogram import Bot, F, Router
@@ -22,7 +21,6 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.charts.fonts import MissingFontError
-from bot.charts.radar import radar_png
 from bot.content import Translator
 from bot.content.ltsi import LtsiBank
 from bot.domain.ltsi import SCALE_MAX, SCALE_MIN, split_messages
@@ -36,7 +34,9 @@ from bot.services.ltsi import (
     Refusal,
     lq,
 )
+from bot.services.ltsi_chart import diagnosis_radar_png
 from bot.services.users import UserContext
+from handlers import later
 from handlers.callbacks import LtsiCB
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,11 @@ async def pressed(
         await message.edit_text(
             t("ltsi.finished", wave=t.plain(f"ltsi.wave.{result.wave}"), total=p + 1)
         )
-        await send_diagnosis(bot, message.chat.id, result, ltsi, t, with_follow_ups=True)
+        # The chart takes ~0.1 s of CPU: the press is answered now, the diagnosis follows.
+        later.after_reply(
+            send_diagnosis(bot, message.chat.id, result, ltsi, t, with_follow_ups=True),
+            f"diagnosis of self-check {result.response_id}",
+        )
 
 
 async def send_diagnosis(
@@ -166,31 +170,10 @@ async def send_diagnosis(
     """The radar chart, then the diagnosis text (split at Telegram's limit between entries),
     then, the first time, the draft message to the leader."""
     bank = ltsi.bank
-    low, high = d.thresholds
     wave = t.plain(f"ltsi.wave.{d.wave}")
     previous = t.plain(f"ltsi.wave.{d.previous_wave}") if d.previous_wave else None
-    series = [(t.plain(f"ltsi.wave_short.{d.wave}"), [d.factors[f.id] for f in bank.factors])]
-    if d.previous_wave and d.previous_factors is not None:
-        series.append(
-            (
-                t.plain(f"ltsi.wave_short.{d.previous_wave}"),
-                [d.previous_factors.get(f.id) for f in bank.factors],
-            )
-        )
     try:
-        png = await asyncio.to_thread(
-            radar_png,
-            [f.name(t.locale) for f in bank.factors],
-            series,
-            title=t.plain("ltsi.chart_title", wave=wave),
-            threshold_low=low,
-            threshold_high=high,
-            band_labels=(
-                t.plain("ltsi.chart_band_barrier", low=f"{low:g}"),
-                t.plain("ltsi.chart_band_catalyst", high=f"{high:g}"),
-            ),
-            note=t.plain("ltsi.chart_note"),
-        )
+        png = await diagnosis_radar_png(d, bank, t)
     except MissingFontError:
         log.error("no CJK font: the diagnosis goes out without its chart")
     else:

@@ -1,5 +1,7 @@
 """/report: an organiser's view of a cohort's self-checks — completion, factor means per
-wave as charts, the most frequent barriers, day 30 → day 60 — and the answers as CSV."""
+wave as charts, the most frequent barriers, day 30 → day 60 — and the answers as CSV; and,
+once trainees have finished some, the scenario role-plays: per scenario the plays, the
+trainees and the mean 0–100 score per dimension, as text and as charts."""
 
 from __future__ import annotations
 
@@ -11,13 +13,16 @@ from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.charts import MAX_SERIES, wrap_label
 from bot.charts.bars import completion_png, grouped_bars_png
 from bot.charts.fonts import MissingFontError
 from bot.content import Translator
 from bot.content.ltsi import LtsiBank
 from bot.domain.ltsi import split_messages
 from bot.domain.notices import TEXT_LIMIT
+from bot.domain.scenarios import Dimension
 from bot.services.ltsi import CohortReport, LtsiService
+from bot.services.scenarios import CohortScenarioStats, ScenarioService
 from handlers.callbacks import ReportCB
 
 log = logging.getLogger(__name__)
@@ -27,17 +32,22 @@ router.message.filter(F.chat.type == "private")
 
 MESSAGE_LIMIT = TEXT_LIMIT  # Telegram's, for one text message
 TOP_BARRIERS = 5
+LEGEND_COLUMNS = 20  # a scenario's title in a chart's legend: ten CJK characters
 
 
 @router.message(Command("report"))
-async def report(message: Message, bot: Bot, ltsi: LtsiService, t: Translator) -> None:
+async def report(
+    message: Message, bot: Bot, ltsi: LtsiService, scenarios: ScenarioService, t: Translator
+) -> None:
     assert message.from_user is not None
     cohorts = await ltsi.organised(message.from_user.id)
     if not cohorts:
         await message.answer(t("report.not_organiser"))
         return
     if len(cohorts) == 1:
-        await send_report(bot, message.chat.id, message.from_user.id, cohorts[0].id, ltsi, t)
+        await send_report(
+            bot, message.chat.id, message.from_user.id, cohorts[0].id, ltsi, scenarios, t
+        )
         return
     kb = InlineKeyboardBuilder()
     for cohort in cohorts:
@@ -48,7 +58,12 @@ async def report(message: Message, bot: Bot, ltsi: LtsiService, t: Translator) -
 
 @router.callback_query(ReportCB.filter())
 async def pressed(
-    query: CallbackQuery, callback_data: ReportCB, bot: Bot, ltsi: LtsiService, t: Translator
+    query: CallbackQuery,
+    callback_data: ReportCB,
+    bot: Bot,
+    ltsi: LtsiService,
+    scenarios: ScenarioService,
+    t: Translator,
 ) -> None:
     user_id, cohort_id = query.from_user.id, callback_data.cohort
     if callback_data.action == "show":
@@ -57,7 +72,7 @@ async def pressed(
             await query.answer(t.plain("report.not_organiser"), show_alert=True)
             return
         await query.answer()
-        await send_report(bot, user_id, user_id, cohort_id, ltsi, t)
+        await send_report(bot, user_id, user_id, cohort_id, ltsi, scenarios, t)
         return
     if callback_data.action not in ("csv", "csvn"):
         await query.answer(t.plain("problem.stale_button"))
@@ -152,15 +167,86 @@ def report_parts(r: CohortReport, bank: LtsiBank, t: Translator) -> list[str]:
     return parts
 
 
+def _mean(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def scenario_parts(
+    stats: list[CohortScenarioStats], dimensions: tuple[Dimension, ...], t: Translator
+) -> list[str]:
+    """The role-play section: one entry a scenario (none without finished plays)."""
+    parts = []
+    for s in stats:
+        parts.append(
+            t(
+                "report.scenario_line",
+                title=s.scenario.title(t.locale),
+                plays=s.plays,
+                trainees=s.trainees,
+                dimensions=[
+                    {"name": d.name(t.locale), "score": _mean(s.means.get(d.id))}
+                    for d in dimensions
+                ],
+                total=_mean(s.total),
+            )
+        )
+    if parts:
+        parts[0] = t("report.scenarios_header") + "\n" + parts[0]
+    return parts
+
+
+def scenario_charts(
+    stats: list[CohortScenarioStats],
+    dimensions: tuple[Dimension, ...],
+    cohort: str,
+    t: Translator,
+) -> list[bytes]:
+    """Mean 0–100 per dimension (and overall), one series a scenario: a chart for every
+    MAX_SERIES scenarios. CPU work: run it in a thread."""
+    categories = [d.name(t.locale) for d in dimensions] + [t.plain("report.scenario_overall")]
+    groups = [stats[i : i + MAX_SERIES] for i in range(0, len(stats), MAX_SERIES)]
+    charts = []
+    for number, group in enumerate(groups, start=1):
+        series = [
+            (
+                wrap_label(s.scenario.title(t.locale), LEGEND_COLUMNS, max_lines=1),
+                [s.means.get(d.id) for d in dimensions] + [s.total],
+            )
+            for s in group
+        ]
+        untested = any(v is None for _, values in series for v in values)
+        charts.append(
+            grouped_bars_png(
+                categories,
+                series,
+                title=t.plain(
+                    "report.chart_scenarios_title", cohort=cohort, part=number, parts=len(groups)
+                ),
+                ylabel=t.plain("report.chart_scenarios_axis"),
+                ylim=(0, 100),
+                note=t.plain("report.chart_scenarios_note") if untested else None,
+            )
+        )
+    return charts
+
+
 async def send_report(
-    bot: Bot, chat_id: int, user_id: int, cohort_id: int, ltsi: LtsiService, t: Translator
+    bot: Bot,
+    chat_id: int,
+    user_id: int,
+    cohort_id: int,
+    ltsi: LtsiService,
+    scenarios: ScenarioService,
+    t: Translator,
 ) -> None:
     progress = await bot.send_message(chat_id, t("report.working"))
-    r = await ltsi.report(user_id, cohort_id)
+    r = await ltsi.report(user_id, cohort_id)  # None unless user_id organises the cohort
     if r is None:
         await progress.edit_text(t("report.not_organiser"))
         return
     bank = ltsi.bank
+    plays = await scenarios.cohort_averages(r.cohort.id)
+    dimensions = scenarios.dimensions
     try:
         completion = await asyncio.to_thread(
             completion_png,
@@ -185,12 +271,21 @@ async def send_report(
                 ylabel=t.plain("report.chart_means_axis"),
                 ylim=(1, 5),
             )
+        roleplays = (
+            await asyncio.to_thread(scenario_charts, plays, dimensions, r.cohort.name, t)
+            if plays
+            else []
+        )
     except MissingFontError:
         log.error("no CJK font: the report goes out without charts")
     else:
         await bot.send_photo(chat_id, BufferedInputFile(completion, filename="completion.png"))
         if means is not None:
             await bot.send_photo(chat_id, BufferedInputFile(means, filename="factors.png"))
+        for number, chart in enumerate(roleplays, start=1):
+            await bot.send_photo(
+                chat_id, BufferedInputFile(chart, filename=f"roleplays-{number}.png")
+            )
 
     kb = InlineKeyboardBuilder()
     kb.button(
@@ -201,7 +296,8 @@ async def send_report(
         text=t.plain("report.csv_names"), callback_data=ReportCB(action="csvn", cohort=r.cohort.id)
     )
     kb.adjust(1)
-    texts = split_messages(report_parts(r, bank, t), MESSAGE_LIMIT)
+    parts = report_parts(r, bank, t) + scenario_parts(plays, dimensions, t)
+    texts = split_messages(parts, MESSAGE_LIMIT)
     for text in texts[:-1]:
         await bot.send_message(chat_id, text)
     await bot.send_message(chat_id, texts[-1], reply_markup=kb.as_markup())

@@ -1,8 +1,10 @@
-"""Message templates per locale: content/i18n/<locale>.yaml, Jinja2 rendered to Telegram HTML."""
+"""Message templates per locale, Jinja2 rendered to Telegram HTML: content/i18n/<locale>.yaml
+and, one file per feature, content/i18n/<locale>/<feature>.yaml (a key lives in one file)."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.content.errors import ContentError
+from bot.content.mentoring import Strength, factor_ids, load_strengths
 from bot.content.yamlfile import load_yaml
 
 LOCALES = ("zh-CN", "en")
@@ -37,10 +40,12 @@ class Texts:
         templates: dict[str, dict[str, jinja2.Template]],
         areas: tuple[Choice, ...],
         default_locale: str = DEFAULT_LOCALE,
+        strengths: tuple[Strength, ...] = (),
     ) -> None:
         self._templates = templates
         self.areas = areas
         self.default_locale = default_locale
+        self.strengths = strengths  # content/mentoring.yaml: what mentors coach well
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -50,12 +55,16 @@ class Texts:
         return locale if locale in self._templates else self.default_locale
 
     def render(self, locale: str | None, key: str, **params: Any) -> str:
+        return self.render_exact(locale, key, **params).strip()
+
+    def render_exact(self, locale: str | None, key: str, **params: Any) -> str:
+        """As written, spaces at the ends kept (a list separator such as ", ")."""
         templates = self._templates[self.locale_or_default(locale)]
         try:
             template = templates[key]
         except KeyError:
             raise KeyError(f"no message {key!r} in content") from None
-        return template.render(**params).strip()
+        return template.render(**params)
 
     def plain(self, locale: str | None, key: str, **params: Any) -> str:
         """Text for places that show no HTML (button labels, toasts, document captions)."""
@@ -69,6 +78,24 @@ class Texts:
             if area.id == area_id:
                 return area.label(self.locale_or_default(locale))
         return area_id
+
+    def strength_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.strengths)
+
+    def strength_label(self, locale: str | None, strength_id: str) -> str:
+        for strength in self.strengths:
+            if strength.id == strength_id:
+                return strength.label(self.locale_or_default(locale), DEFAULT_LOCALE)
+        return strength_id
+
+    def strength_factors(self, strength_ids: Iterable[str]) -> frozenset[str]:
+        """The LTSI factor ids that these strengths cover (unknown ids cover nothing)."""
+        wanted = set(strength_ids)
+        covered: set[str] = set()
+        for strength in self.strengths:
+            if strength.id in wanted:
+                covered |= strength.factors
+        return frozenset(covered)
 
 
 def _environment() -> jinja2.Environment:
@@ -136,26 +163,58 @@ def _load_areas(path: Path) -> tuple[Choice, ...]:
     return tuple(areas)
 
 
+def _locale_files(content_dir: Path, locale: str) -> list[Path]:
+    """content/i18n/<locale>.yaml, then one file per feature in content/i18n/<locale>/."""
+    main = content_dir / "i18n" / f"{locale}.yaml"
+    return [main, *sorted((content_dir / "i18n" / locale).glob("*.yaml"))]
+
+
+def _counterpart(path: Path, locale: str, other: str) -> Path:
+    """The file of `other` locale that should hold what `path` holds for `locale`."""
+    if path.name == f"{locale}.yaml":
+        return path.with_name(f"{other}.yaml")
+    return path.parent.parent / other / path.name
+
+
 def load_texts(content_dir: Path, default_locale: str = DEFAULT_LOCALE) -> Texts:
     """Load and check every locale; raise ContentError naming the first problem found."""
     env = _environment()
     templates: dict[str, dict[str, jinja2.Template]] = {}
     lines: dict[str, dict[str, int]] = {}
+    where: dict[str, dict[str, Path]] = {}  # locale → key → the file that defines it
     for locale in LOCALES:
-        path = content_dir / "i18n" / f"{locale}.yaml"
-        templates[locale], lines[locale] = _load_locale(env, path)
+        templates[locale], lines[locale], where[locale] = {}, {}, {}
+        for path in _locale_files(content_dir, locale):
+            file_templates, file_lines = _load_locale(env, path)
+            for key in file_templates:
+                if key in where[locale]:
+                    raise ContentError(
+                        path,
+                        f"message {key!r} is also in {where[locale][key].name}",
+                        file_lines.get(key),
+                    )
+                where[locale][key] = path
+            templates[locale].update(file_templates)
+            lines[locale].update(file_lines)
     reference = templates[DEFAULT_LOCALE]
     for locale in LOCALES:
-        path = content_dir / "i18n" / f"{locale}.yaml"
         for key in sorted(set(reference) - set(templates[locale])):
+            path = _counterpart(where[DEFAULT_LOCALE][key], DEFAULT_LOCALE, locale)
             raise ContentError(path, f"message {key!r} is missing (it is in {DEFAULT_LOCALE})")
         for key in sorted(set(templates[locale]) - set(reference)):
             raise ContentError(
-                path, f"message {key!r} is not in {DEFAULT_LOCALE}", lines[locale].get(key)
+                where[locale][key],
+                f"message {key!r} is not in {DEFAULT_LOCALE}",
+                lines[locale].get(key),
             )
     if default_locale not in templates:
         raise ContentError(content_dir, f"default locale {default_locale!r} has no messages")
-    return Texts(templates, _load_areas(content_dir / "areas.yaml"), default_locale)
+    strengths = load_strengths(
+        content_dir / "mentoring.yaml",
+        factor_ids(content_dir / "ltsi" / "factors.yaml"),
+        LOCALES,
+    )
+    return Texts(templates, _load_areas(content_dir / "areas.yaml"), default_locale, strengths)
 
 
 class Translator:
@@ -178,7 +237,11 @@ class Translator:
         return self.plain("format.datetime", d=value.astimezone(ZoneInfo(timezone)))
 
     def join(self, items: list[str] | tuple[str, ...]) -> str:
-        return self.plain("format.list_separator").join(items)
+        separator = html.unescape(self.texts.render_exact(self.locale, "format.list_separator"))
+        return separator.join(items)
 
     def area(self, area_id: str) -> str:
         return self.texts.area_label(self.locale, area_id)
+
+    def strength(self, strength_id: str) -> str:
+        return self.texts.strength_label(self.locale, strength_id)

@@ -49,6 +49,7 @@ class User(Base):
     unit_type: Mapped[str | None] = mapped_column(String(16))
     unit_name: Mapped[str | None] = mapped_column(String(120))
     position: Mapped[str | None] = mapped_column(String(80))
+    district: Mapped[str | None] = mapped_column(String(40))  # 区/县 or 街道, as typed
     consent_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
@@ -126,6 +127,9 @@ class MentorProfile(Base):
     )
     areas: Mapped[list[str]] = mapped_column(JSON, default=list)
     capacity: Mapped[int | None] = mapped_column(Integer)
+    # What they coach well: ids of content/mentoring.yaml strengths (each covers LTSI factors)
+    strengths: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    bio: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
 
 
@@ -312,3 +316,262 @@ class LtsiFollowUp(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending | done
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class Plan(Base):
+    """A trainee's practice-transfer plan (实践转化计划书) for one cohort: one a cohort,
+    edited in place. The free text is the trainee's and goes when they erase their data."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("user_id", "cohort_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    area: Mapped[str] = mapped_column(String(24))  # an id of content/areas.yaml
+    area_other: Mapped[str | None] = mapped_column(String(80))  # when area is "other"
+    goal: Mapped[str | None] = mapped_column(Text)
+    success: Mapped[str | None] = mapped_column(Text)  # how success will be seen
+    support: Mapped[str | None] = mapped_column(Text)  # support needed
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | erased
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    milestones: Mapped[list[PlanMilestone]] = relationship(
+        back_populates="plan",
+        lazy="selectin",
+        order_by="PlanMilestone.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class PlanMilestone(Base):
+    """A dated step of a plan. On its date the trainee says done / in progress / not done;
+    a missed one may move once, with a reason (`moved_from` keeps the first date)."""
+
+    __tablename__ = "plan_milestones"
+    __table_args__ = (Index("ix_plan_milestones_plan_id", "plan_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # open | done | in_progress | not_done
+    note: Mapped[str | None] = mapped_column(Text)
+    moved_from: Mapped[date | None] = mapped_column(Date)
+    move_reason: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    plan: Mapped[Plan] = relationship(back_populates="milestones", lazy="joined")
+
+
+class Reflection(Base):
+    """One action–reflection entry: answers to the structured questions of content, each
+    text, or a voice message or photo kept by its Telegram file id (with its caption).
+    `answers` maps a question id to {"kind": "text"|"voice"|"photo", "text", "file_id"}."""
+
+    __tablename__ = "reflections"
+    __table_args__ = (Index("ix_reflections_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    milestone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_milestones.id", ondelete="SET NULL")
+    )
+    prompt_number: Mapped[int | None] = mapped_column(Integer)  # which cadence prompt, if any
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # draft | done | discarded (started over; emptied) | erased (with the person's data)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class ReflectionComment(Base):
+    """A mentor's or organiser's comment on a reflection; the trainee receives it."""
+
+    __tablename__ = "reflection_comments"
+    __table_args__ = (Index("ix_reflection_comments_reflection_id", "reflection_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reflection_id: Mapped[int] = mapped_column(ForeignKey("reflections.id", ondelete="CASCADE"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_role: Mapped[str] = mapped_column(String(16))  # mentor | organiser
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    """A reflection proposed for the cohort's case library (案例库). Published only with the
+    trainee's consent, under a pseudonym; `body` is the text as the trainee agreed to it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("reflection_id"),
+        Index("ix_cases_cohort_id_status", "cohort_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reflection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reflections.id", ondelete="SET NULL")
+    )
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    area: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str | None] = mapped_column(Text)
+    pseudonym: Mapped[str] = mapped_column(String(32))
+    proposed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))  # proposed | published | declined | withdrawn
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class MatchProposal(Base):
+    """An organiser's /match run for a cohort: the proposed pairs (MentorMatch rows with
+    status "proposed"), reviewed, then confirmed or discarded."""
+
+    __tablename__ = "match_proposals"
+    __table_args__ = (Index("ix_match_proposals_cohort_id", "cohort_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    organiser_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    prefer: Mapped[str] = mapped_column(String(16))  # coverage | score
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|confirmed|discarded
+    unmatched: Mapped[list[int]] = mapped_column(JSON, default=list)  # trainee user ids
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class MentorMatch(Base):
+    """A mentor–mentee pair (导师跟踪制). `proposed` in an open proposal, `active` once the
+    organiser confirms, `ended` after a rematch, an erasure or the organiser's decision."""
+
+    __tablename__ = "mentor_matches"
+    __table_args__ = (
+        Index("ix_mentor_matches_cohort_id_status", "cohort_id", "status"),
+        Index("ix_mentor_matches_mentor_user_id_status", "mentor_user_id", "status"),
+        Index("ix_mentor_matches_trainee_user_id_status", "trainee_user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    proposal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("match_proposals.id", ondelete="SET NULL")
+    )
+    trainee_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mentor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # proposed | active | ended | dropped
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # rematch | erased | organiser
+
+
+class RematchRequest(Base):
+    """A trainee's request for another mentor: once per cohort, with a reason; the
+    organiser approves (the match ends, a new one is proposed) or declines."""
+
+    __tablename__ = "rematch_requests"
+    __table_args__ = (UniqueConstraint("trainee_user_id", "cohort_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("mentor_matches.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    trainee_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|declined
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class GuidanceSession(Base):
+    """A mentor's log of one guidance session with a mentee (the monthly 导师指导)."""
+
+    __tablename__ = "guidance_sessions"
+    __table_args__ = (
+        Index("ix_guidance_sessions_mentor_trainee", "mentor_user_id", "trainee_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    mentor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    trainee_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    held_on: Mapped[date] = mapped_column(Date)
+    topic: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    next_step: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ScenarioRun(Base):
+    """One play of a scenario role-play (content/scenarios/<scenario_id>.yaml, as `role`).
+
+    `node` is the node on screen and `step` counts the moves so far: a move is a
+    compare-and-set on `step`, so a stale or doubled button press changes nothing.
+    `path` lists the decisions taken as [node id, choice index]; `scores` holds the raw
+    points per dimension (the file decides what a choice is worth; reports rescale).
+    """
+
+    __tablename__ = "scenario_runs"
+    __table_args__ = (
+        Index("ix_scenario_runs_user_id_status", "user_id", "status"),
+        Index("ix_scenario_runs_cohort_id_scenario_id", "cohort_id", "scenario_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    scenario_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # playing | finished | abandoned (another play of the same scenario was started) | erased
+    status: Mapped[str] = mapped_column(String(16), default="playing")
+    ending: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class ScenarioAnswer(Base):
+    """A free-text answer written during a play ("what would you say to the resident"),
+    sent to the trainee's mentor; the mentor's comment is sent back to the trainee."""
+
+    __tablename__ = "scenario_answers"
+    __table_args__ = (
+        UniqueConstraint("run_id", "node"),
+        Index("ix_scenario_answers_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scenario_runs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    node: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    mentor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    commented_at: Mapped[datetime | None]
+
+
+class InboxUpdate(Base):
+    """An update long polling has fetched and not yet handled to the end. Kept before the
+    fetch is confirmed to Telegram, deleted once handled: a process killed mid-update
+    handles it after the restart instead of losing it (bot/inbox.py)."""
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)  # the update as JSON, as Telegram sent it
+    received_at: Mapped[datetime]

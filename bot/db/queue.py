@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import DueItem, OutboxMessage
+from bot.db.models import Cohort, DueItem, OutboxMessage
 from bot.domain.delivery import OutboxStatus, OutgoingMessage
 
 # SQLite allows 32766 bound parameters per statement; ~10 columns a row.
@@ -42,6 +43,12 @@ class DueItemRepository:
     async def schedule(self, rows: list[dict[str, Any]]) -> int:
         return await insert_ignoring_duplicates(self.session, DueItem, rows, "dedupe_key")
 
+    async def cohorts_without(self, kind: str) -> Sequence[Cohort]:
+        """Cohorts with no due item of `kind`: created before the feature that plans it."""
+        planned = exists().where(DueItem.cohort_id == Cohort.id, DueItem.kind == kind)
+        result = await self.session.execute(select(Cohort).where(~planned).order_by(Cohort.id))
+        return result.scalars().all()
+
     async def due_ids(self, now: datetime, limit: int) -> list[int]:
         result = await self.session.execute(
             select(DueItem.id)
@@ -70,6 +77,26 @@ class OutboxRepository:
 
     async def enqueue(self, rows: list[dict[str, Any]]) -> int:
         return await insert_ignoring_duplicates(self.session, OutboxMessage, rows, "dedupe_key")
+
+    async def forget_recipient(self, user_id: int, now: datetime) -> int:
+        """A person erased their data: what we sent them or meant to (its text may quote
+        their own words, e.g. a case's consent request) goes; what was still waiting is not
+        sent. The rows stay, without content, so delivery counts remain right."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.user_id == user_id,
+                OutboxMessage.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
+            )
+            .values(status=OutboxStatus.FAILED.value, last_error="recipient erased their data")
+        )
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.user_id == user_id)
+            .values(payload={})
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def ready(self, now: datetime, limit: int) -> list[OutgoingMessage]:
         query = (

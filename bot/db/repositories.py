@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, Cohort, Enrolment, Invite, MentorProfile, User, UserRole
@@ -22,6 +22,22 @@ from bot.domain.model import (
 )
 
 
+def active_members(cohort_id: int, role: str, *columns: Any) -> Select[Any]:
+    """SELECT `columns` of THE people a cohort's scheduled messages reach in `role`: an active
+    enrolment in the cohort, an active user who has consented."""
+    return (
+        select(*columns)
+        .join(Enrolment, Enrolment.user_id == User.id)
+        .where(
+            Enrolment.cohort_id == cohort_id,
+            Enrolment.role == role,
+            Enrolment.status == "active",
+            User.is_active.is_(True),
+            User.consent_at.is_not(None),
+        )
+    )
+
+
 def user_dto(user: User, *, is_organiser: bool = False) -> UserDTO:
     return UserDTO(
         id=user.id,
@@ -34,6 +50,7 @@ def user_dto(user: User, *, is_organiser: bool = False) -> UserDTO:
         consent_at=user.consent_at,
         is_active=user.is_active,
         is_organiser=is_organiser or any(r.role == Role.ORGANISER for r in user.roles),
+        district=user.district,
     )
 
 
@@ -74,7 +91,32 @@ def enrolment_dto(enrolment: Enrolment) -> EnrolmentDTO:
 def mentor_dto(profile: MentorProfile | None) -> MentorProfileDTO | None:
     if profile is None:
         return None
-    return MentorProfileDTO(areas=tuple(profile.areas or ()), capacity=profile.capacity)
+    return MentorProfileDTO(
+        areas=tuple(profile.areas or ()),
+        capacity=profile.capacity,
+        strengths=tuple(profile.strengths or ()),
+        bio=profile.bio,
+    )
+
+
+# Core columns (not the mapped attributes): the statement skips the ORM's compile step.
+_users, _roles = User.__table__.c, UserRole.__table__.c
+_USER_DTO = select(
+    _users.id,
+    _users.telegram_id,
+    _users.locale,
+    _users.full_name,
+    _users.unit_type,
+    _users.unit_name,
+    _users.position,
+    _users.district,
+    _users.consent_at,
+    _users.is_active,
+    select(_roles.id)
+    .where(_roles.user_id == _users.id, _roles.role == Role.ORGANISER.value)
+    .exists()
+    .label("is_organiser"),
+).where(_users.telegram_id == bindparam("telegram_id"))
 
 
 class UserRepository:
@@ -84,6 +126,29 @@ class UserRepository:
     async def by_telegram_id(self, telegram_id: int) -> User | None:
         result = await self.session.execute(select(User).where(User.telegram_id == telegram_id))
         return result.scalar_one_or_none()
+
+    async def dto_by_telegram_id(
+        self, telegram_id: int, *, is_organiser: bool = False
+    ) -> UserDTO | None:
+        """user_dto() of the user, read in one query (the role folded in) without loading
+        entities: every update reads it first (handlers.middlewares), so it is kept cheap."""
+        row = (await self.session.execute(_USER_DTO, {"telegram_id": telegram_id})).first()
+        if row is None:
+            return None
+        unit_type = row.unit_type
+        return UserDTO(
+            id=row.id,
+            telegram_id=row.telegram_id,
+            locale=row.locale,
+            full_name=row.full_name,
+            unit_type=UnitType(unit_type) if unit_type else None,
+            unit_name=row.unit_name,
+            position=row.position,
+            consent_at=row.consent_at,
+            is_active=row.is_active,
+            is_organiser=is_organiser or bool(row.is_organiser),
+            district=row.district,
+        )
 
     async def add(self, telegram_id: int, now: datetime, **fields: Any) -> User:
         user = User(telegram_id=telegram_id, created_at=now, updated_at=now, roles=[], **fields)
@@ -180,6 +245,20 @@ class EnrolmentRepository:
         self.session.add(enrolment)
         await self.session.flush()
         return enrolment
+
+    async def trainee_cohorts(self, user_id: int) -> Sequence[Cohort]:
+        """The cohorts where this person is an active trainee, newest end first."""
+        result = await self.session.execute(
+            select(Cohort)
+            .join(Enrolment, Enrolment.cohort_id == Cohort.id)
+            .where(
+                Enrolment.user_id == user_id,
+                Enrolment.role == "trainee",
+                Enrolment.status == "active",
+            )
+            .order_by(Cohort.ends_on.desc(), Cohort.id.desc())
+        )
+        return result.scalars().all()
 
 
 class MentorProfileRepository:

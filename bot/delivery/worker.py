@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import update
 
+from bot import failpoints
 from bot.db.models import User
 from bot.delivery.limiter import SendLimiter
 from bot.domain.delivery import (
@@ -176,6 +177,7 @@ class DeliveryWorker:
                     next_attempt_at=self._clock.now() + retry_delay(attempt),
                 )
         else:
+            failpoints.hit("delivery.sent")
             self.stats.sent += 1
             await self._finish(message.id, status=OutboxStatus.SENT, message_id=message_id)
 

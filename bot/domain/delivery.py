@@ -20,6 +20,11 @@ class Purpose(StrEnum):
     REMINDER = "reminder"
     REPORT = "report"
     SELF_CHECK = "self_check"  # LTSI invitations and reminders
+    PLAN = "plan"  # plan prompts, milestone check-ins and offers
+    REFLECTION = "reflection"  # reflection prompts and the comments on reflections
+    CASE = "case"  # case-library consent requests and their outcome for the proposer
+    MENTORING = "mentoring"  # mentor introductions and rematch requests
+    SCENARIO = "scenario"  # role-play pushes, answers to the mentor and their comments
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ class UserDTO:
     consent_at: datetime | None
     is_active: bool
     is_organiser: bool = False
+    district: str | None = None  # 区县 / 街道, as typed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ class InviteDTO:
 class MentorProfileDTO:
     areas: tuple[str, ...]
     capacity: int | None
+    strengths: tuple[str, ...] = ()  # ids of content/mentoring.yaml strengths
+    bio: str | None = None  # None: not asked yet; "": skipped
 
 
 @dataclass(frozen=True, slots=True)

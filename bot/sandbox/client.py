@@ -362,6 +362,41 @@ class EmulatorClient:
         self._cursors[pressed.chat_id] = pressed.seq
         return pressed
 
+    async def edit_message(
+        self, user_id: int, message_id: int | SentMessage, text: str, *, chat_id: int | None = None
+    ) -> JSON:
+        """The user edits a text message they sent: an ``edited_message`` update (delivered
+        if the bot asked for that kind). Returns ``{"update_id", "update"}``."""
+        if isinstance(message_id, SentMessage):
+            chat_id = message_id.chat_id if chat_id is None else chat_id
+            message_id = message_id.message_id
+        body: JSON = {"message_id": message_id, "text": text}
+        if chat_id is not None:
+            body["chat_id"] = chat_id
+        return await self._post(f"/_emu/users/{user_id}/edit", body)
+
+    async def inject_update(self, kind: str, payload: Mapping[str, Any]) -> JSON:
+        """Queue a raw update of any kind (checked against the spec's Update type):
+        ``{"update_id", "update"}``."""
+        return await self._post("/_emu/updates", {"type": kind, "payload": dict(payload)})
+
+    async def channel_post(
+        self, chat_id: int, title: str, text: str, *, message_id: int = 1, edited: bool = False
+    ) -> JSON:
+        """A post in a channel the bot administers (``channel_post``/``edited_channel_post``)."""
+        chat = {"id": chat_id, "type": "channel", "title": title}
+        payload: JSON = {
+            "message_id": message_id,
+            "chat": chat,
+            "sender_chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        if edited:
+            payload["edit_date"] = payload["date"]
+        kind = "edited_channel_post" if edited else "channel_post"
+        return await self.inject_update(kind, payload)
+
     async def block(self, user_id: int) -> None:
         await self._post(f"/_emu/users/{user_id}/block")
 
@@ -393,6 +428,15 @@ class EmulatorClient:
     async def events(self, chat_id: int, after_seq: int = 0) -> list[JSON]:
         body = await self._get(f"/_emu/chats/{chat_id}/events", after_seq=str(after_seq))
         return list(body["events"])
+
+    async def file_bytes(self, file_id: str) -> bytes:
+        """The content of a file the bot sent or a user uploaded."""
+        if self._session is None:
+            raise RuntimeError("use 'async with EmulatorClient(...)'")
+        async with self._session.get(f"{self.base_url}/_emu/files/{file_id}") as response:
+            if response.status >= 400:
+                raise EmulatorControlError(response.status, await response.text())
+            return await response.read()
 
     async def callback_answers(self, user_id: int) -> list[CallbackAnswer]:
         body = await self._get(f"/_emu/users/{user_id}/callback_answers")

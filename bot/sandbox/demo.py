@@ -13,7 +13,9 @@ from bot.core import Core
 from bot.db.models import Cohort, DueItem, Invite, OutboxMessage
 from bot.domain.enrolment import (
     EnrolStep,
+    check_bio,
     check_capacity,
+    check_district,
     check_name,
     check_position,
     check_unit_name,
@@ -40,6 +42,9 @@ class Persona:
     position: str = ""
     areas: tuple[str, ...] = ()
     capacity: int = 0
+    district: str = "东城区"
+    strengths: tuple[str, ...] = ()  # content/mentoring.yaml ids (mentors)
+    bio: str = ""  # mentors; empty: skipped
 
 
 ORGANISER = Persona(10001, "李老师", "organiser")
@@ -54,6 +59,9 @@ PERSONAS: tuple[Persona, ...] = (
         "社区党委书记",
         ("elevator", "mediation"),
         4,
+        "东城区",
+        ("leader_support", "teamwork"),
+        "在和平里社区做了十二年书记，牵头完成 9 部电梯加装，擅长协调居民分歧、争取街道支持。",
     ),
     Persona(
         20002,
@@ -64,11 +72,14 @@ PERSONAS: tuple[Persona, ...] = (
         "社区建设办主任",
         ("old_estate", "property"),
         3,
+        "西城区",
+        ("coaching", "opportunity", "confidence"),
+        "负责全街道老旧小区改造和物业管理工作，喜欢带年轻干部在项目里边干边学。",
     ),
-    Persona(30001, "张伟", "trainee", "village", "李家村", "村委会主任"),
+    Persona(30001, "张伟", "trainee", "village", "李家村", "村委会主任", district="西城区"),
     Persona(30002, "刘芳", "trainee", "community", "和平里社区", "网格员"),
     Persona(30003, "赵磊", "trainee", "street", "东城街道", "综治办科员"),
-    Persona(30004, "孙丽", "trainee", "community", "幸福社区", "居委会委员"),
+    Persona(30004, "孙丽", "trainee", "community", "幸福社区", "居委会委员", district="西城区"),
     Persona(40001, "新访客", "visitor"),
 )
 
@@ -117,6 +128,7 @@ async def _enrol(core: Core, persona: Persona, code: str) -> None:
     await svc.answer(telegram_id, EnrolStep.NAME, check_name(persona.name))
     await svc.answer(telegram_id, EnrolStep.UNIT_TYPE, check_unit_type(persona.unit_type))
     await svc.answer(telegram_id, EnrolStep.UNIT_NAME, check_unit_name(persona.unit))
+    await svc.answer(telegram_id, EnrolStep.DISTRICT, check_district(persona.district))
     await svc.answer(telegram_id, EnrolStep.POSITION, check_position(persona.position))
     for area in persona.areas:
         await svc.toggle_mentor_area(telegram_id, area, core.texts.area_ids())
@@ -124,6 +136,12 @@ async def _enrol(core: Core, persona: Persona, code: str) -> None:
         await svc.answer(
             telegram_id, EnrolStep.MENTOR_CAPACITY, check_capacity(str(persona.capacity))
         )
+        for strength in persona.strengths:
+            await svc.toggle_mentor_strength(telegram_id, strength, core.texts.strength_ids())
+        if persona.bio:
+            await svc.answer(telegram_id, EnrolStep.MENTOR_BIO, check_bio(persona.bio))
+        else:
+            await svc.skip_bio(telegram_id)
 
 
 async def _schedule_welcome(core: Core, cohort_id: int) -> None:

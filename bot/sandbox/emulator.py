@@ -23,16 +23,23 @@ Extension points for later work:
   answer an error (or drop the connection) without taking effect, for tests of retries;
 * counters: :meth:`BotAPIEmulator.stats`, :meth:`BotAPIEmulator.delivered_count` and
   :meth:`BotAPIEmulator.duplicates` (e.g. double sends in a broadcast benchmark);
-* webhook delivery: every update goes through :meth:`BotAPIEmulator._enqueue_update`;
-  ``setWebhook`` already stores the url/secret (see :class:`WebhookConfig`);
+* webhook delivery: after ``setWebhook`` every update is POSTed as JSON to the url with the
+  ``X-Telegram-Bot-Api-Secret-Token`` header, up to ``max_connections`` at once and one at a
+  time per chat (in order); a non-2xx answer or a connection error is retried after
+  :attr:`BotAPIEmulator.webhook_retry_delays`, as Telegram retries. Besides https, plain
+  http is accepted for 127.0.0.1/localhost so that tests need no TLS. Each attempt is
+  recorded in :attr:`BotAPIEmulator.webhook_deliveries`; :attr:`webhook_backends` spreads
+  the POSTs over several replicas, round robin, as a reverse proxy would;
 * group chats: chats have a ``type``; :meth:`BotAPIEmulator.add_group` registers one and
   users can post into it (``chat_id`` in the message payload).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import logging
@@ -40,11 +47,13 @@ import mimetypes
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import BodyPartReader, web
 
 from .emulator_control import ControlAPI
@@ -86,6 +95,7 @@ __all__ = [
     "RateLimiter",
     "RecordedCall",
     "WebhookConfig",
+    "WebhookDelivery",
 ]
 
 MAX_TEXT_LENGTH = 4096
@@ -161,6 +171,44 @@ _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 logger = logging.getLogger(__name__)
 
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram waits about a minute for a webhook's answer.
+WEBHOOK_TIMEOUT_SECONDS = 60.0
+# Telegram waits longer between tries; short here so that tests and benchmarks move on.
+WEBHOOK_RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+WEBHOOK_MAX_CONNECTIONS = 100
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to the webhook and how it was answered."""
+
+    update_id: int
+    update: JSON
+    status: int  # the HTTP status; 0: no answer (connection failed, timed out)
+    error: str | None  # None: delivered (2xx)
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+def _update_chat(update: PendingUpdate) -> Hashable:
+    """The chat an update belongs to (its updates are delivered in order, one at a time)."""
+    payload = update.payload
+    chat = payload.get("chat")
+    if not isinstance(chat, dict):
+        message = payload.get("message")
+        chat = message.get("chat") if isinstance(message, dict) else None
+    if isinstance(chat, dict) and "id" in chat:
+        return ("chat", chat["id"])
+    sender = payload.get("from")
+    if isinstance(sender, dict) and "id" in sender:
+        return ("user", sender["id"])
+    return ("update", update.update_id)
+
 
 _SEND_MEDIA_METHODS = {f"send{name}": name for name in MEDIA_KINDS}
 
@@ -201,6 +249,20 @@ class BotAPIEmulator:
         self.limiter: RateLimiter | None = None
         self.calls: list[RecordedCall] = []
         self.webhook = WebhookConfig()
+        self.webhook_retry_delays: tuple[float, ...] = WEBHOOK_RETRY_DELAYS
+        self.webhook_timeout = WEBHOOK_TIMEOUT_SECONDS
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        # Stands in for a reverse proxy in front of several replicas: when set, each POST goes
+        # to the next of these URLs in turn instead of the registered one.
+        self.webhook_backends: list[str] = []
+        self._next_backend = 0
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_wake = asyncio.Event()
+        self._webhook_signal = Signal()
+        self._webhook_in_flight: dict[int, Hashable] = {}  # update_id -> its chat
+        self._webhook_attempts: dict[int, int] = {}
+        self._webhook_retry_at: dict[int, float] = {}  # update_id -> loop time
+        self._webhook_last_error: tuple[int, str] | None = None
         self._stats = CallStats()
         self._failures = FailurePlan()
 
@@ -279,6 +341,10 @@ class BotAPIEmulator:
         self._closing = True
         self._updates_signal.notify()
         self._events_signal.notify()
+        self._webhook_wake.set()
+        if self._webhook_task is not None:
+            task, self._webhook_task = self._webhook_task, None
+            await task
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -299,6 +365,11 @@ class BotAPIEmulator:
         self._stats.clear()
         self._failures.clear()
         self.webhook = WebhookConfig()
+        self.webhook_deliveries.clear()
+        self._webhook_attempts.clear()
+        self._webhook_retry_at.clear()
+        self._webhook_last_error = None
+        self._webhook_wake.set()
         self._allowed_updates = DEFAULT_UPDATE_TYPES
         self._updates_signal.notify()
         self._events_signal.notify()
@@ -671,6 +742,7 @@ class BotAPIEmulator:
         self._next_update_id += 1
         self._updates.append(update)
         self._updates_signal.notify()
+        self._webhook_wake.set()
         return update
 
     @property
@@ -679,12 +751,21 @@ class BotAPIEmulator:
 
     async def _set_webhook(self, params: JSON) -> bool:
         url = params["url"]
-        if url and urlsplit(url).scheme != "https":
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if url:
+            parts = urlsplit(url)
+            local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+            if not (parts.scheme == "https" or local) or not parts.hostname:
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN_RE.fullmatch(secret):
+            raise bad_request("secret token contains unallowed characters")
+        max_connections = int(params.get("max_connections", 40))
+        if url != self.webhook.url:
+            self._webhook_last_error = None
         self.webhook = WebhookConfig(
             url=url,
-            secret_token=params.get("secret_token"),
-            max_connections=params.get("max_connections", 40),
+            secret_token=secret,
+            max_connections=min(max(max_connections, 1), WEBHOOK_MAX_CONNECTIONS),
             allowed_updates=params.get("allowed_updates"),
             ip_address=params.get("ip_address"),
         )
@@ -692,14 +773,118 @@ class BotAPIEmulator:
             self._allowed_updates = frozenset(params["allowed_updates"]) or DEFAULT_UPDATE_TYPES
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        if url and (self._webhook_task is None or self._webhook_task.done()):
+            self._webhook_task = asyncio.create_task(self._webhook_loop(), name="emu-webhook")
+        self._webhook_wake.set()
         return True
 
     async def _delete_webhook(self, params: JSON) -> bool:
         self.webhook = WebhookConfig()
+        self._webhook_last_error = None
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self._updates_signal.notify()
+        self._webhook_wake.set()
         return True
+
+    # webhook delivery
+
+    async def _webhook_loop(self) -> None:
+        """Deliver pending updates while a webhook is set (one task per POST)."""
+        loop = asyncio.get_running_loop()
+        posts: set[asyncio.Task[None]] = set()
+        timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                while not self._closing and self.webhook.url:
+                    self._webhook_wake.clear()
+                    wait = self._start_posts(session, posts, loop.time())
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._webhook_wake.wait(), wait)
+                if not self._closing and posts:  # webhook deleted: let those under way end
+                    await asyncio.wait(posts)
+            finally:
+                for task in posts:
+                    task.cancel()
+                await asyncio.gather(*posts, return_exceptions=True)
+                self._webhook_in_flight.clear()
+                self._webhook_signal.notify()
+
+    def _start_posts(
+        self, session: aiohttp.ClientSession, posts: set[asyncio.Task[None]], now: float
+    ) -> float | None:
+        """Start POSTs of what may go now; returns the seconds until a retry is due."""
+        config = self.webhook
+        busy = set(self._webhook_in_flight.values())
+        next_retry: float | None = None
+        for update in self._deliverable():
+            if len(self._webhook_in_flight) >= config.max_connections:
+                break
+            if update.update_id in self._webhook_in_flight:
+                continue
+            chat = _update_chat(update)
+            if chat in busy:
+                continue
+            busy.add(chat)  # the chat's later updates wait for this one
+            retry_at = self._webhook_retry_at.get(update.update_id)
+            if retry_at is not None and retry_at > now:
+                next_retry = retry_at if next_retry is None else min(next_retry, retry_at)
+                continue
+            self._webhook_in_flight[update.update_id] = chat
+            task = asyncio.create_task(self._post_update(session, config, update))
+            posts.add(task)
+            task.add_done_callback(posts.discard)
+        return None if next_retry is None else max(0.0, next_retry - now)
+
+    async def _post_update(
+        self, session: aiohttp.ClientSession, config: WebhookConfig, update: PendingUpdate
+    ) -> None:
+        body = update.to_api()
+        headers = {"Content-Type": "application/json"}
+        if config.secret_token:
+            headers[WEBHOOK_SECRET_HEADER] = config.secret_token
+        url = config.url
+        if self.webhook_backends:
+            url = self.webhook_backends[self._next_backend % len(self.webhook_backends)]
+            self._next_backend += 1
+        status, error = 0, None
+        try:
+            async with session.post(url, data=_dumps(body).encode(), headers=headers) as r:
+                await r.read()
+                status = r.status
+                if not 200 <= status < 300:
+                    error = f"Wrong response from the webhook: {status} {r.reason}"
+        except TimeoutError:
+            error = "Read timeout expired"
+        except (aiohttp.ClientError, OSError) as exc:
+            error = f"Connection failed: {type(exc).__name__}"
+        finally:
+            self._webhook_in_flight.pop(update.update_id, None)
+        self.webhook_deliveries.append(WebhookDelivery(update.update_id, body, status, error))
+        if error is None:
+            self._webhook_attempts.pop(update.update_id, None)
+            self._webhook_retry_at.pop(update.update_id, None)
+            with contextlib.suppress(ValueError):  # gone already (reset, dropped)
+                self._updates.remove(update)
+        else:
+            attempt = self._webhook_attempts.get(update.update_id, 0) + 1
+            self._webhook_attempts[update.update_id] = attempt
+            delays = self.webhook_retry_delays
+            delay = delays[min(attempt, len(delays)) - 1]
+            self._webhook_retry_at[update.update_id] = asyncio.get_running_loop().time() + delay
+            self._webhook_last_error = (self._unix_now(), error)
+        self._webhook_wake.set()
+        self._webhook_signal.notify()
+
+    async def wait_webhook_delivered(self, timeout: float = 10.0) -> bool:
+        """Until every pending update was answered 2xx by the webhook (False on timeout)."""
+        return await self._webhook_signal.wait_for(
+            lambda: not self._updates and not self._webhook_in_flight, timeout
+        )
+
+    def webhook_failures(self) -> list[WebhookDelivery]:
+        """The deliveries the webhook did not accept (retried since)."""
+        return [d for d in self.webhook_deliveries if not d.delivered]
 
     async def _get_webhook_info(self, params: JSON) -> JSON:
         info: JSON = {
@@ -709,6 +894,8 @@ class BotAPIEmulator:
         }
         if self.webhook.url:
             info["max_connections"] = self.webhook.max_connections
+            if self._webhook_last_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_last_error
             if self.webhook.ip_address:
                 info["ip_address"] = self.webhook.ip_address
             if self.webhook.allowed_updates is not None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .emulator_state import JSON, ControlError, StoredMessage
 from .limits import TelegramLimits
+from .spec import SpecError
 
 if TYPE_CHECKING:
     from .emulator import BotAPIEmulator
@@ -37,6 +38,8 @@ class ControlAPI:
             ("POST", "/_emu/groups", self.add_group),
             ("POST", "/_emu/users/{user_id}/messages", self.send),
             ("POST", "/_emu/users/{user_id}/press", self.press),
+            ("POST", "/_emu/users/{user_id}/edit", self.edit),
+            ("POST", "/_emu/updates", self.inject_update),
             ("POST", "/_emu/users/{user_id}/block", self.block),
             ("POST", "/_emu/users/{user_id}/unblock", self.unblock),
             ("GET", "/_emu/users/{user_id}/callback_answers", self.callback_answers),
@@ -148,6 +151,47 @@ class ControlAPI:
             forge=bool(body.get("forge", False)),
             chat_id=body.get("chat_id"),
         )
+
+    async def edit(self, request: web.Request) -> JSON:
+        """The user edits a text message of theirs: ``{"message_id", "text"}`` (and
+        ``chat_id`` for a group). The bot gets an ``edited_message`` update, as from
+        Telegram, if it asked for that kind (``allowed_updates``); the answer carries it."""
+        body = await self._body(request)
+        message_id, text = body.get("message_id"), body.get("text")
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            raise ControlError("message_id must be an integer")
+        if not isinstance(text, str) or not text.strip():
+            raise ControlError("text must be a non-empty string")
+        user_id = self._int(request, "user_id")
+        chat_id = self._int_field(body, "chat_id")
+        chat = self.emu._control_chat(user_id if chat_id is None else chat_id)
+        message = chat.messages.get(message_id)
+        if message is None or message.deleted or message.direction != "in":
+            raise ControlError(f"message {message_id} is not a user message in chat {chat.id}")
+        if message.sender.get("id") != user_id or message.text is None:
+            raise ControlError("only the sender can edit, and only a text message")
+        message.text = text
+        message.entities = []
+        message.edit_date = self.emu._unix_now()
+        update = self.emu._enqueue_update("edited_message", message.to_api())
+        return {"update_id": update.update_id, "update": update.to_api()}
+
+    async def inject_update(self, request: web.Request) -> JSON:
+        """Any update, as raw Bot API JSON: ``{"type": "channel_post", "payload": {...}}``
+        (kinds the phone side has no verb for: channel posts, reactions, ...). It is checked
+        against the Update type of the spec, then queued like every other update."""
+        body = await self._body(request)
+        kind, payload = body.get("type"), body.get("payload")
+        if not isinstance(kind, str) or kind == "update_id" or not isinstance(payload, dict):
+            raise ControlError("type must name an Update field and payload be an object")
+        if kind not in self.emu.spec.types["Update"].fields:
+            raise ControlError(f"{kind!r} is not a kind of update")
+        try:
+            self.emu.spec.validate_value("Update", {"update_id": 1, kind: payload})
+        except SpecError as exc:
+            raise ControlError(exc.description) from exc
+        update = self.emu._enqueue_update(kind, payload)
+        return {"update_id": update.update_id, "update": update.to_api()}
 
     async def block(self, request: web.Request) -> JSON:
         self.emu.block(self._int(request, "user_id"))

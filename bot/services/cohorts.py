@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 from bot.db.models import Cohort, Enrolment, Invite
 from bot.db.repositories import cohort_dto, invite_dto
+from bot.domain.digest import MentoringSettings
 from bot.domain.invites import generate_code
 from bot.domain.ltsi import WavePlan
 from bot.domain.model import CohortDTO, EnrolmentStatus, InviteDTO, Role
 from bot.domain.ports import Clock
+from bot.domain.practice import PracticeSettings
 from bot.services.uow import UnitOfWork, UowFactory
 
 NAME_MAX = 100
@@ -64,12 +66,18 @@ class CohortService:
         invites_expire: datetime | None = None,
         organiser_telegram_ids: tuple[int, ...] = (),
         ltsi: dict[str, object] | None = None,
+        practice: dict[str, object] | None = None,
+        mentoring: dict[str, object] | None = None,
         actor: str = "cli",
     ) -> CohortCreated:
         """A cohort with its two invites; `ltsi` overrides the self-check timetable (see
-        bot.domain.ltsi.WavePlan; ValueError names a bad setting)."""
+        bot.domain.ltsi.WavePlan), `practice` the plan and reflection cadence (see
+        bot.domain.practice.PracticeSettings), `mentoring` the digest's weekday and time
+        (bot.domain.digest.MentoringSettings); ValueError names a bad setting."""
         name, course_title = name.strip(), course_title.strip()
         WavePlan.from_settings(ltsi)
+        PracticeSettings.from_settings(practice)
+        MentoringSettings.from_settings(mentoring)
         if not name or len(name) > NAME_MAX:
             raise ValueError(f"cohort name must be 1-{NAME_MAX} characters")
         if not course_title or len(course_title) > COURSE_MAX:
@@ -91,7 +99,15 @@ class CohortService:
                     course_title=course_title,
                     ends_on=ends_on,
                     timezone=timezone,
-                    settings={"ltsi": ltsi} if ltsi else {},
+                    settings={
+                        key: value
+                        for key, value in (
+                            ("ltsi", ltsi),
+                            ("practice", practice),
+                            ("mentoring", mentoring),
+                        )
+                        if value
+                    },
                     created_at=now,
                 )
             )

@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.models import Enrolment, User
 from bot.db.repositories import cohort_dto, enrolment_dto, invite_dto, mentor_dto, user_dto
-from bot.domain.enrolment import Checked, EnrolStep, next_step, toggle_area
+from bot.domain.enrolment import (
+    BIO_SKIPPED,
+    Checked,
+    EnrolStep,
+    next_step,
+    toggle_area,
+    toggle_strength,
+)
 from bot.domain.invites import InviteProblem, invite_problem, normalise_code
 from bot.domain.model import (
     CohortDTO,
@@ -61,6 +68,20 @@ class UserState:
     def active(self) -> tuple[EnrolmentDTO, ...]:
         return tuple(e for e in self.enrolments if e.status is EnrolmentStatus.ACTIVE)
 
+    @property
+    def may_edit_profile(self) -> bool:
+        """After consent, with no enrolment questions open (those answer themselves)."""
+        return self.user is not None and self.user.consent_at is not None and not self.pending
+
+    @property
+    def may_edit_mentor_profile(self) -> bool:
+        """Strengths and bio: for a mentor with a finished enrolment."""
+        return (
+            self.may_edit_profile
+            and self.mentor is not None
+            and any(e.role is Role.MENTOR for e in self.active)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentResult:
@@ -74,6 +95,7 @@ _PROFILE_FIELDS = {
     EnrolStep.NAME: "full_name",
     EnrolStep.UNIT_TYPE: "unit_type",
     EnrolStep.UNIT_NAME: "unit_name",
+    EnrolStep.DISTRICT: "district",
     EnrolStep.POSITION: "position",
 }
 
@@ -195,6 +217,10 @@ class EnrolmentService:
                 profile = await uow.mentors.get_or_create(user.id, now)
                 profile.capacity = int(checked.value or 0)
                 profile.updated_at = now
+            elif step is EnrolStep.MENTOR_BIO:
+                profile = await uow.mentors.get_or_create(user.id, now)
+                profile.bio = str(checked.value or BIO_SKIPPED)
+                profile.updated_at = now
             else:
                 raise ValueError(f"step {step} is not answered with a value")
             state = await self._advance(uow, user)
@@ -214,6 +240,77 @@ class EnrolmentService:
             dto = mentor_dto(profile)
             assert dto is not None
             return dto
+
+    async def skip_bio(self, telegram_id: int) -> UserState:
+        """The bio is optional: "skip" answers the question with no bio."""
+        return await self.answer(telegram_id, EnrolStep.MENTOR_BIO, Checked(value=BIO_SKIPPED))
+
+    async def toggle_mentor_strength(
+        self, telegram_id: int, strength: str, known: Sequence[str]
+    ) -> MentorProfileDTO:
+        """Choose or un-choose one strength while enrolling (the "done" button checks that
+        at least one is chosen)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            user = await self._require_user(uow, telegram_id)
+            profile = await uow.mentors.get_or_create(user.id, now)
+            profile.strengths = list(
+                toggle_strength(tuple(profile.strengths or ()), strength, tuple(known))
+            )
+            profile.updated_at = now
+            await uow.commit()
+            dto = mentor_dto(profile)
+            assert dto is not None
+            return dto
+
+    # --- editing a finished profile (/me) -------------------------------------------------
+
+    async def update_district(self, telegram_id: int, checked: Checked) -> UserState | None:
+        """Set or change the district after enrolment; None if the person may not edit."""
+        if not checked.ok:
+            raise ValueError("only validated answers are saved")
+        async with self._uow() as uow:
+            user = await self._require_user(uow, telegram_id)
+            if not (await self._state(uow, user)).may_edit_profile:
+                return None
+            user.district = str(checked.value)
+            user.updated_at = self._clock.now()
+            await uow.commit()
+            return await self._state(uow, user)
+
+    async def update_bio(self, telegram_id: int, checked: Checked) -> UserState | None:
+        """Set, change or (with BIO_SKIPPED) clear a mentor's bio; None if not a mentor."""
+        if not checked.ok:
+            raise ValueError("only validated answers are saved")
+        async with self._uow() as uow:
+            user = await self._require_user(uow, telegram_id)
+            if not (await self._state(uow, user)).may_edit_mentor_profile:
+                return None
+            profile = await uow.mentors.get_or_create(user.id, self._clock.now())
+            profile.bio = str(checked.value or BIO_SKIPPED)
+            profile.updated_at = self._clock.now()
+            await uow.commit()
+            return await self._state(uow, user)
+
+    async def edit_mentor_strength(
+        self, telegram_id: int, strength: str, known: Sequence[str]
+    ) -> MentorProfileDTO | None:
+        """Toggle one strength of a finished mentor profile, never removing the last one;
+        None if the person is not a mentor with a finished enrolment."""
+        async with self._uow() as uow:
+            user = await self._require_user(uow, telegram_id)
+            if not (await self._state(uow, user)).may_edit_mentor_profile:
+                return None
+            now = self._clock.now()
+            profile = await uow.mentors.get_or_create(user.id, now)
+            profile.strengths = list(
+                toggle_strength(
+                    tuple(profile.strengths or ()), strength, tuple(known), keep_one=True
+                )
+            )
+            profile.updated_at = now
+            await uow.commit()
+            return mentor_dto(profile)
 
     async def _require_user(self, uow: UnitOfWork, telegram_id: int) -> User:
         user = await uow.users.by_telegram_id(telegram_id)

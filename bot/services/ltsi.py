@@ -42,7 +42,7 @@ from bot.domain.model import CohortDTO
 from bot.domain.ports import Clock
 from bot.domain.schedule import QuietHours
 from bot.services.outbox import outbox_row
-from bot.services.scheduling import Due, due_row
+from bot.services.scheduling import Due, LegacyCohorts, due_row
 from bot.services.uow import UnitOfWork, UowFactory
 
 OPEN_KIND = "ltsi_open"
@@ -188,6 +188,31 @@ def _scored(stored: Iterable[Mapping[str, Any]], section: str, key: str) -> list
     return [v for s in stored if (v := s.get(section, {}).get(key)) is not None]
 
 
+def _refusal(
+    status: str,
+    at: int,
+    shown_in: int | None,
+    wave_status: str,
+    closes_at: datetime,
+    now: datetime,
+    *,
+    position: int | None,
+    message_id: int | None,
+) -> Refusal | None:
+    """Why a press must change nothing, if it must: a response with `status`, at question
+    `at`, shown in message `shown_in`, of a wave with `wave_status` closing at `closes_at`;
+    the press was on question `position` in message `message_id` (None: not checked)."""
+    if status == "done":
+        return Refusal.DONE
+    if wave_status != "open" or now >= closes_at or status == "expired":
+        return Refusal.CLOSED
+    if position is not None and position != at:
+        return Refusal.STALE
+    if message_id is not None and shown_in is not None and message_id != shown_in:
+        return Refusal.STALE
+    return None
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -211,7 +236,9 @@ class LtsiService:
         self.bank = bank
         self._quiet = quiet_hours
         self._nudge = nudge
-        self._planned_legacy = False
+        self._legacy = LegacyCohorts(
+            uow, clock, lambda u: u.ltsi.cohorts_without_waves(), self.plan_waves, nudge=nudge
+        )
 
     # -- planning ------------------------------------------------------------------------
 
@@ -258,17 +285,7 @@ class LtsiService:
 
     async def plan_legacy_cohorts(self) -> None:
         """Once per process: plan the waves of cohorts created before this feature existed."""
-        if self._planned_legacy:
-            return
-        now = self._clock.now()
-        async with self._uow() as uow:
-            cohorts = await uow.ltsi.cohorts_without_waves()
-            for cohort in cohorts:
-                await self.plan_waves(uow, cohort, now)
-            await uow.commit()
-        self._planned_legacy = True
-        if cohorts:
-            self._nudge()
+        await self._legacy()
 
     # -- due items -----------------------------------------------------------------------
 
@@ -426,20 +443,18 @@ class LtsiService:
         if found is None:
             return Refusal.NOT_YOURS
         response, _ = found
-        if response.status == "done":
-            return Refusal.DONE
         wave = response.wave
-        if wave.status != "open" or now >= wave.closes_at or response.status == "expired":
-            return Refusal.CLOSED
-        if position is not None and position != response.position:
-            return Refusal.STALE
-        if (
-            message_id is not None
-            and response.message_id is not None
-            and message_id != response.message_id
-        ):
-            return Refusal.STALE
-        return found
+        refusal = _refusal(
+            response.status,
+            response.position,
+            response.message_id,
+            wave.status,
+            wave.closes_at,
+            now,
+            position=position,
+            message_id=message_id,
+        )
+        return found if refusal is None else refusal
 
     async def _question(
         self, uow: UnitOfWork, response: LtsiResponse, cohort: Cohort, position: int
@@ -493,6 +508,47 @@ class LtsiService:
         now = self._clock.now()
         check_answer(f"#{position}", value)
         async with self._uow() as uow:
+            # Every answer but the last: one read (the response, its wave and cohort, and
+            # any earlier answer to the next question) and one compare-and-set write, with
+            # plain rows instead of entities; the hottest path of the bot (bench.ltsi).
+            state = await uow.ltsi.state(response_id, telegram_id, position + 1)
+            if state is None:
+                return Refusal.NOT_YOURS
+            refusal = _refusal(
+                state.status,
+                state.position,
+                state.message_id,
+                state.wave_status,
+                state.closes_at,
+                now,
+                position=position,
+                message_id=message_id,
+            )
+            if refusal is not None:
+                return refusal
+            items = state.items
+            if position + 1 < len(items):
+                question = Question(
+                    response_id=state.response_id,
+                    wave=WaveKind(state.wave_kind),
+                    position=position + 1,
+                    total=len(items),
+                    item_id=items[position + 1],
+                    chosen=state.chosen,
+                    closes_at=state.closes_at,
+                    timezone=state.timezone,
+                )
+                # Read first, then write and commit at once: on SQLite the write lock is
+                # held from the first write to the commit, so keep that stretch short.
+                async with uow.writing():
+                    if not await uow.ltsi.record_answer(
+                        state.response_id, position, items[position], value, now
+                    ):
+                        await uow.rollback()
+                        return Refusal.STALE
+                    await uow.commit()
+                return question
+            # The last answer, once a check: the diagnosis works on the entities.
             loaded = await self._load(
                 uow, telegram_id, response_id, now, position=position, message_id=message_id
             )
@@ -500,19 +556,6 @@ class LtsiService:
                 return loaded
             response, cohort = loaded
             items = response.wave.items
-            if position + 1 < len(items):
-                # Read first, then write and commit at once: on SQLite the write lock is
-                # held from the first write to the commit, so keep that stretch short.
-                question = await self._question(uow, response, cohort, position + 1)
-                async with uow.writing():
-                    await uow.ltsi.save_answer(response.id, items[position], value, now)
-                    if not await uow.ltsi.move(
-                        response.id, position, position + 1, "answering", now
-                    ):
-                        await uow.rollback()
-                        return Refusal.STALE
-                    await uow.commit()
-                return question
             await uow.ltsi.save_answer(response.id, items[position], value, now)
             answers = await uow.ltsi.answers(response.id)
             missing = [i for i, item in enumerate(items) if item not in answers]
@@ -613,6 +656,8 @@ class LtsiService:
                 for kind, factors in wanted.items()
             ]
         )
+        if FollowUpKind.PLAN_MILESTONE in wanted:
+            self._nudge()  # the plan's offer of a milestone goes out with the next sweep
         await uow.session.flush()
         return await self._diagnosis(uow, response, cohort)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import failpoints
+from bot.db.models import Cohort
 from bot.domain.ports import Clock
 from bot.domain.schedule import retry_delay
 from bot.services.uow import UnitOfWork, UowFactory
@@ -31,6 +33,43 @@ class Due:
 
 
 DueHandler = Callable[[UnitOfWork, Due, datetime], Awaitable[None]]
+CohortFinder = Callable[[UnitOfWork], Awaitable[Sequence[Cohort]]]
+CohortPlanner = Callable[[UnitOfWork, Cohort, datetime], Awaitable[None]]
+
+
+class LegacyCohorts:
+    """Once per process: plan what a feature schedules for the cohorts created before it
+    existed (those `find` returns), all in one transaction; then, if any were planned, nudge
+    the sweeper. Call it after each sweep: after the first success it does nothing."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        find: CohortFinder,
+        plan: CohortPlanner,
+        *,
+        nudge: Callable[[], None] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._find = find
+        self._plan = plan
+        self._nudge = nudge
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        now = self._clock.now()
+        async with self._uow() as uow:
+            cohorts = await self._find(uow)
+            for cohort in cohorts:
+                await self._plan(uow, cohort, now)
+            await uow.commit()
+        self.done = True
+        if cohorts and self._nudge is not None:
+            self._nudge()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +159,7 @@ class Sweeper:
                 item.status = "done"
                 item.done_at = now
                 await uow.commit()
+                failpoints.hit("sweep.item")
                 return "done"
             except Exception as exc:
                 log.exception("due item %s (%s) failed", item_id, due.kind)

@@ -10,8 +10,14 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.broadcasts import BroadcastRepository
+from bot.db.cases import CaseRepository
 from bot.db.ltsi import LtsiRepository
+from bot.db.matching import MatchRepository
+from bot.db.mentoring import MentoringRepository
+from bot.db.plans import PlanRepository
+from bot.db.portfolio import PortfolioRepository
 from bot.db.queue import DueItemRepository, OutboxRepository
+from bot.db.reflections import ReflectionRepository
 from bot.db.repositories import (
     AuditRepository,
     CohortRepository,
@@ -20,6 +26,7 @@ from bot.db.repositories import (
     MentorProfileRepository,
     UserRepository,
 )
+from bot.db.scenarios import ScenarioRepository
 
 
 class UnitOfWork:
@@ -34,6 +41,13 @@ class UnitOfWork:
     outbox: OutboxRepository
     broadcasts: BroadcastRepository
     ltsi: LtsiRepository
+    plans: PlanRepository
+    reflections: ReflectionRepository
+    cases: CaseRepository
+    portfolio: PortfolioRepository
+    matches: MatchRepository
+    mentoring: MentoringRepository
+    scenarios: ScenarioRepository
 
     def __init__(
         self,
@@ -55,6 +69,13 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.broadcasts = BroadcastRepository(self.session)
         self.ltsi = LtsiRepository(self.session)
+        self.plans = PlanRepository(self.session)
+        self.reflections = ReflectionRepository(self.session)
+        self.cases = CaseRepository(self.session)
+        self.portfolio = PortfolioRepository(self.session)
+        self.matches = MatchRepository(self.session)
+        self.mentoring = MentoringRepository(self.session)
+        self.scenarios = ScenarioRepository(self.session)
         return self
 
     async def __aexit__(

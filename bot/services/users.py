@@ -27,13 +27,12 @@ class UserService:
         self._organiser_ids = organiser_ids
 
     async def context(self, telegram_id: int) -> UserContext:
+        configured = telegram_id in self._organiser_ids
         async with self._uow() as uow:
-            user = await uow.users.by_telegram_id(telegram_id)
-            configured = telegram_id in self._organiser_ids
-            if user is None:
-                return UserContext(telegram_id, None, configured, None)
-            dto = user_dto(user, is_organiser=configured)
-            return UserContext(telegram_id, dto, dto.is_organiser, user.locale)
+            dto = await uow.users.dto_by_telegram_id(telegram_id, is_organiser=configured)
+        if dto is None:
+            return UserContext(telegram_id, None, configured, None)
+        return UserContext(telegram_id, dto, dto.is_organiser, dto.locale)
 
     async def set_locale(self, telegram_id: int, locale: str) -> bool:
         """Store the language choice of a user who has consented; False when there is none."""

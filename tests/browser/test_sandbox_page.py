@@ -161,6 +161,8 @@ async def test_visitor_enrols_in_the_browser_and_time_travel_brings_the_notice(
     await page.click(text="社区（居委会）", within=f'.msg[data-message-id="{asked}"]')
     asked = await bot_message(page, "请输入您的单位名称", after=asked)
     await say(page, "幸福里社区")
+    asked = await bot_message(page, "所在的区县或街道", after=asked)
+    await say(page, "东城区")
     asked = await bot_message(page, "请输入您的职务", after=asked)
     await say(page, "社区网格员")
     welcome = await bot_message(page, "报名完成", after=asked)
@@ -244,12 +246,12 @@ async def test_pressing_a_button_edits_in_place_and_shows_the_toast(
     )
     await screenshot("acknowledged")
 
-    # Another trainee got the self-check and the notice too: an unread badge (2), until
-    # their chat is opened.
+    # Another trainee got the self-check, the plan prompt that comes with it, and the notice
+    # too: an unread badge (3), until their chat is opened.
     badge = f'[data-persona-id="{other}"] .badge'
     await page.wait_for(
         f"!document.querySelector({js(badge)}).hidden"
-        f" && document.querySelector({js(badge)}).textContent === '2'"
+        f" && document.querySelector({js(badge)}).textContent === '3'"
     )
     await select_persona(page, other)
     await bot_message(page, NOTICE_TEXT[:8])

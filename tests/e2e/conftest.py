@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -9,6 +9,23 @@ from bot.sandbox.client import EmulatorClient
 from bot.sandbox.emulator import BotAPIEmulator
 from tests.conftest import Backend
 from tests.e2e.harness import START, TOKEN, RunningBot
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_pause_after_closing_a_bot_session() -> Iterator[None]:
+    """aiogram sleeps 250 ms after closing each HTTP session of a Bot, for SSL connections to
+    shut down (aiohttp's "graceful shutdown" advice). The emulator speaks plain HTTP on
+    loopback, so here that is only idle time: half a second at every stop and restart of the
+    bot (two Bots). Everything else about closing stays aiogram's."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+
+    async def close(self: AiohttpSession) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AiohttpSession, "close", close)
+        yield
 
 
 @pytest.fixture
@@ -34,9 +51,16 @@ async def client(emulator: BotAPIEmulator) -> AsyncIterator[EmulatorClient]:
 
 @pytest.fixture
 async def running(
-    backend: Backend, emulator: BotAPIEmulator, clock: MovableClock
+    request: pytest.FixtureRequest,
+    backend: Backend,
+    emulator: BotAPIEmulator,
+    clock: MovableClock,
 ) -> AsyncIterator[RunningBot]:
     bot = RunningBot(backend, emulator, clock)
+    if request.node.get_closest_marker("throttled") is None:
+        # The test phones tap at machine speed, far beyond a person's 10 a second: flood
+        # control (tested where marked `throttled`) would slow them like a flood.
+        bot.extra_settings["THROTTLE_RATE"] = 0
     await bot.start()
     try:
         yield bot

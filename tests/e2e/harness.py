@@ -16,7 +16,9 @@ from bot.config import Settings, load_settings
 from bot.core import Core
 from bot.domain.enrolment import (
     EnrolStep,
+    check_bio,
     check_capacity,
+    check_district,
     check_name,
     check_position,
     check_unit_name,
@@ -129,20 +131,31 @@ async def enrol(
     unit: str = "和平里社区",
     position: str = "网格员",
     capacity: int | None = None,
+    district: str = "东城区",
+    areas: tuple[str, ...] = ("elevator",),
+    strengths: tuple[str, ...] = ("leader_support",),
+    bio: str | None = None,
 ) -> None:
-    """Enrol someone through the services (setting the scene for tests of other features)."""
+    """Enrol someone through the services (setting the scene for tests of other features).
+    A mentor gets `areas`, `capacity` (3 by default), `strengths` and `bio` (None: skipped)."""
     svc = core.services.enrolment
     result = await svc.consent(telegram_id, code, "zh-CN")
     assert result.state.next_step is EnrolStep.NAME, result
     await svc.answer(telegram_id, EnrolStep.NAME, check_name(name))
     await svc.answer(telegram_id, EnrolStep.UNIT_TYPE, check_unit_type("community"))
     await svc.answer(telegram_id, EnrolStep.UNIT_NAME, check_unit_name(unit))
+    await svc.answer(telegram_id, EnrolStep.DISTRICT, check_district(district))
     state = await svc.answer(telegram_id, EnrolStep.POSITION, check_position(position))
     if state.next_step is EnrolStep.MENTOR_AREAS:
-        await svc.toggle_mentor_area(telegram_id, "elevator", core.texts.area_ids())
-        state = await svc.answer(
-            telegram_id, EnrolStep.MENTOR_CAPACITY, check_capacity(str(capacity or 3))
-        )
+        for area in areas:
+            await svc.toggle_mentor_area(telegram_id, area, core.texts.area_ids())
+        await svc.answer(telegram_id, EnrolStep.MENTOR_CAPACITY, check_capacity(str(capacity or 3)))
+        for strength in strengths:
+            await svc.toggle_mentor_strength(telegram_id, strength, core.texts.strength_ids())
+        if bio is None:
+            state = await svc.skip_bio(telegram_id)
+        else:
+            state = await svc.answer(telegram_id, EnrolStep.MENTOR_BIO, check_bio(bio))
     assert state.next_step is None, state
 
 

@@ -57,8 +57,11 @@ async def test_cohort_create_run_and_enrol(
         "778",
         "--ltsi-offsets",
         "0,21,45",
+        "--reflections",
+        "14,4",
     )
     assert code == 0, err
+    assert "reflection prompts: 4, every 14 days, 2026-12-15 to 2027-01-26 at 10:00" in out, out
     # The self-checks' dates, in the cohort's time: course end, then days 21 and 45.
     assert "self-check course_end: 2026-12-01 16:00 CST" in out, out
     assert "self-check day30: 2026-12-22 10:00 CST" in out, out
@@ -91,6 +94,7 @@ async def test_cohort_create_run_and_enrol(
         await phone.say("周九")
         await phone.tap_then_read("村")
         await phone.say("李家村")
+        await phone.say("东城区")
         welcome = await phone.say("村委会主任")
         assert welcome.text is not None and "报名完成" in welcome.text
         organiser = Phone(client, 777)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.content import load_texts
 from bot.db.models import AuditEntry, Enrolment, MentorProfile, User
-from bot.sandbox.client import EmulatorClient
+from bot.sandbox.client import ChatMessage, EmulatorClient
 from bot.sandbox.html import parse_html
 from tests.e2e.harness import Phone, RunningBot
 
@@ -55,6 +54,7 @@ async def enrol_trainee(phone: Phone, code: str, name: str = "张三") -> None:
     await phone.say(name)
     await phone.tap_then_read("社区（居委会）")
     await phone.say("和平里社区")
+    await phone.say("东城区")
     welcome = await phone.say("网格员")
     assert welcome.text is not None and "报名完成" in welcome.text
 
@@ -86,17 +86,19 @@ async def test_trainee_enrols_through_every_step(
     assert ask_unit_name.text == says(
         "ask.unit_name", unit_type="社区（居委会）", example="和平里社区"
     )
-    assert (await phone.say("和平里社区")).text == says("ask.position")
+    assert (await phone.say("和平里社区")).text == says("ask.district", limit=40)
+    assert (await phone.say("东城区")).text == says("ask.position")
     welcome = await phone.say("网格员")
     assert welcome.text == says(
         "welcome.trainee", cohort="2026秋季社区书记班", ends_on="2026年12月1日"
     )
 
     [user] = await rows(running, User, User.telegram_id == 1001)
-    assert (user.full_name, user.unit_type, user.unit_name, user.position) == (
+    assert (user.full_name, user.unit_type, user.unit_name, user.district, user.position) == (
         "张三",
         "community",
         "和平里社区",
+        "东城区",
         "网格员",
     )
     assert user.consent_at is not None and user.locale == "zh-CN"
@@ -109,24 +111,48 @@ async def test_trainee_enrols_through_every_step(
 
     me = await phone.say("/me")
     assert me.text is not None and "张三" in me.text and "和平里社区" in me.text
+    assert "所在区县：东城区" in me.text
+    # A trainee may change the district, and has no strengths or bio to change.
+    assert me.button_texts == ["修改所在区县"]
     help_text = await phone.say("/help")
     assert help_text.text is not None and "/mydata" in help_text.text
     back = await phone.say("/start")
     assert back.text is not None and back.text.startswith("张三，欢迎回来")
 
 
-async def test_mentor_enrols_with_areas_and_capacity(
+async def mentor_up_to_areas(phone: Phone, code: str) -> ChatMessage:
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("王五")
+    await phone.tap_then_read("街道 / 乡镇")
+    await phone.say("东城街道")
+    await phone.say("东城区")
+    return await phone.say("党工委书记")
+
+
+async def mentor_up_to_strengths(phone: Phone, code: str) -> ChatMessage:
+    areas = await mentor_up_to_areas(phone, code)
+    await phone.tap("加装电梯", on=areas)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 加装电梯"))
+    capacity = await phone.tap_then_read("完成", on=edited)
+    return await phone.tap_then_read("3", on=capacity)
+
+
+async def test_mentor_enrols_with_areas_capacity_strengths_and_bio(
     running: RunningBot, client: EmulatorClient
 ) -> None:
     _, mentor_code = await make_cohort(running)
     phone = Phone(client, 2001)
     notice = await phone.say(f"/start {mentor_code}")
     assert notice.text is not None and "治理导师" in notice.text and "擅长领域" in notice.text
+    assert "所在区县" in notice.text and "个人简介" in notice.text
     await phone.tap("同意并继续", on=notice)
     await phone.next_message()
     await phone.say("王五")
     await phone.tap_then_read("街道 / 乡镇")
-    await phone.say("东城街道")
+    assert (await phone.say("东城街道")).text == says("ask.district", limit=40)
+    await phone.say("东城区")
     areas = await phone.say("党工委书记")
     assert areas.text == says("ask.mentor_areas", max=5)
     assert len(areas.all_buttons) == len(TEXTS.areas) + 1
@@ -139,14 +165,42 @@ async def test_mentor_enrols_with_areas_and_capacity(
     edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 矛盾调解"))
     capacity = await phone.tap_then_read("完成", on=edited)
     assert capacity.text == says("ask.mentor_capacity", max=30)
-    welcome = await phone.tap_then_read("5", on=capacity)
-    assert (
-        welcome.text is not None and "加装电梯、矛盾调解" in welcome.text and "5 名" in welcome.text
+    strengths = await phone.tap_then_read("5", on=capacity)
+    assert strengths.text == says("ask.mentor_strengths", max=3)
+    assert strengths.button_texts == [s.labels["zh-CN"] for s in TEXTS.strengths] + ["选好了"]
+
+    # At least one strength: "done" with none is refused with an alert.
+    assert await phone.tap_for_toast("选好了", on=strengths) == says("problem.strengths_empty")
+    await phone.tap("工作反馈与辅导", on=strengths)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 工作反馈"))
+    await phone.tap("争取领导支持", on=edited)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 争取领导"))
+    await phone.tap("增强信心与能力", on=edited)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 增强信心"))
+    # A fourth is one too many: told so, nothing changes.
+    assert await phone.tap_for_toast("内容落地", on=edited) == says("problem.strengths_max", max=3)
+    # Typing before "done": not taken as the bio.
+    assert (await phone.say("我是王五")).text == says("problem.strengths_done_first")
+    again = await phone.next_message()
+    assert again.text == says("ask.mentor_strengths", max=3) and again.has_button("✅ 增强信心")
+    await phone.tap("增强信心与能力", on=again)
+    await phone.wait_for(
+        lambda m: m.event == "edit" and m.has_button("增强信心") and not m.has_button("✅ 增强信心")
     )
+    bio = await phone.tap_then_read("选好了", on=again)
+    assert bio.text == says("ask.mentor_bio", limit=200)
+    assert bio.button_texts == ["跳过"]
+    welcome = await phone.say("在东城街道工作十五年，牵头过老旧小区改造。")
+    assert welcome.text is not None
+    assert "加装电梯、矛盾调解" in welcome.text and "5 名" in welcome.text
+    assert "争取领导支持、工作反馈与辅导" in welcome.text
 
     [user] = await rows(running, User, User.telegram_id == 2001)
+    assert user.district == "东城区"
     [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
     assert (profile.areas, profile.capacity) == (["elevator", "mediation"], 5)
+    assert profile.strengths == ["leader_support", "coaching"]
+    assert profile.bio == "在东城街道工作十五年，牵头过老旧小区改造。"
     [enrolment] = await rows(running, Enrolment, Enrolment.user_id == user.id)
     assert (enrolment.role, enrolment.status) == ("mentor", "active")
 
@@ -281,7 +335,9 @@ async def test_half_answered_enrolment_resumes_after_restart(
     assert (await phone.next_message()).text == says("ask.unit_type")
     await phone.tap_then_read("村")
     await running.restart()
-    assert (await phone.say("李家村")).text == says("ask.position")
+    assert (await phone.say("李家村")).text == says("ask.district", limit=40)
+    await running.restart()
+    assert (await phone.say("西城区")).text == says("ask.position")
 
 
 async def test_opening_the_link_again_mid_way_resumes(
@@ -308,11 +364,14 @@ async def test_messages_arriving_together_advance_one_step_each(
     await phone.next_message()
     await phone.say("钱七")
     await phone.tap_then_read("街道 / 乡镇")
-    # Two answers typed quickly: workplace, then position. Both arrive before the bot answers.
-    await asyncio.gather(phone.send("东城街道"), phone.send("副主任"))
+    # Three answers typed quickly: workplace, district, position. Each send returns once the
+    # emulator has queued the message, so all three are waiting before the bot answers the
+    # first, and their order is the typing order (concurrent sends would race for update ids).
+    for text in ("东城街道", "东城区", "副主任"):
+        await phone.send(text)
     await phone.wait_for(lambda m: m.text is not None and "报名完成" in m.text)
     [user] = await rows(running, User, User.telegram_id == 3011)
-    assert (user.unit_name, user.position) == ("东城街道", "副主任")
+    assert (user.unit_name, user.district, user.position) == ("东城街道", "东城区", "副主任")
 
 
 async def test_my_data_export_and_deletion(running: RunningBot, client: EmulatorClient) -> None:
@@ -341,6 +400,187 @@ async def test_command_menu_is_set_in_both_languages(
 ) -> None:
     default = running.emulator.commands(language_code="")
     english = running.emulator.commands(language_code="en")
-    assert [c["command"] for c in default][:4] == ["start", "help", "check", "me"]
+    assert [c["command"] for c in default][:5] == ["start", "help", "plan", "reflect", "check"]
     assert default[1]["description"] == "使用帮助"
     assert english[1]["description"] == "Help"
+
+
+async def test_district_bad_input_gets_a_clear_answer(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3020)
+    notice = await phone.say(f"/start {code}")
+    await phone.tap("同意并继续", on=notice)
+    await phone.next_message()
+    await phone.say("周九")
+    await phone.tap_then_read("社区（居委会）")
+    assert (await phone.say("和平里社区")).text == says("ask.district", limit=40)
+    assert (await phone.say("区" * 41)).text == says("problem.too_long", limit=40)
+    assert (await phone.say("\u200b")).text == says("problem.empty")
+    assert (await phone.say("100010")).text == says("problem.not_text")
+    await client.send(3020, sticker={"emoji": "🏙"})
+    assert (await phone.next_message()).text == says("problem.need_text")
+    [user] = await rows(running, User, User.telegram_id == 3020)
+    assert user.district is None and user.unit_name == "和平里社区"
+    # A command in the middle works, and the district is still the open question.
+    assert (await phone.say("/help")).text is not None
+    assert (await phone.say("  北京市 东城区 ")).text == says("ask.position")
+    [user] = await rows(running, User, User.telegram_id == 3020)
+    assert user.district == "北京市 东城区"
+
+
+async def test_bio_skip_and_bio_too_long(running: RunningBot, client: EmulatorClient) -> None:
+    _, mentor_code = await make_cohort(running)
+    skipper, writer = Phone(client, 2002), Phone(client, 2003)
+
+    strengths = await mentor_up_to_strengths(skipper, mentor_code)
+    await skipper.tap("创造实践机会", on=strengths)
+    await skipper.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 创造实践机会"))
+    bio = await skipper.tap_then_read("选好了", on=strengths)
+    welcome = await skipper.tap_then_read("跳过", on=bio)
+    assert welcome.text is not None and "欢迎您担任" in welcome.text
+    # The skip button is gone, and pressing it again (forged) changes nothing.
+    assert await skipper.tap_for_toast(on=bio, data="enbi", forge=True) == says(
+        "problem.stale_button"
+    )
+    [user] = await rows(running, User, User.telegram_id == 2002)
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert (profile.strengths, profile.bio) == (["opportunity"], "")
+    [enrolment] = await rows(running, Enrolment, Enrolment.user_id == user.id)
+    assert enrolment.status == "active"
+    me = await skipper.say("/me")
+    assert (
+        me.text is not None
+        and "个人简介：未填写" in me.text
+        and "擅长辅导：创造实践机会" in me.text
+    )
+
+    strengths = await mentor_up_to_strengths(writer, mentor_code)
+    await writer.tap("团队协作", on=strengths)
+    await writer.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 团队协作"))
+    await writer.tap_then_read("选好了", on=strengths)
+    assert (await writer.say("字" * 201)).text == says("problem.too_long", limit=200)
+    assert (await writer.say("见 https://example.com/me")).text == says("problem.not_text")
+    [user] = await rows(running, User, User.telegram_id == 2003)
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert profile.bio is None
+    welcome = await writer.say("字" * 200)
+    assert welcome.text is not None and "欢迎您担任" in welcome.text
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert profile.bio == "字" * 200
+
+
+async def test_mentor_resumes_strengths_and_bio_after_restart(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    _, mentor_code = await make_cohort(running)
+    phone = Phone(client, 2004)
+    strengths = await mentor_up_to_strengths(phone, mentor_code)
+    assert strengths.text == says("ask.mentor_strengths", max=3)
+    await running.restart()
+    assert (await phone.say("/start")).text == says("start.resume")
+    asked = await phone.next_message()
+    assert asked.text == says("ask.mentor_strengths", max=3)
+    await phone.tap("激发动力与认可", on=asked)
+    await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 激发动力"))
+    await running.restart()
+    # One strength was saved before the restart: the bio is the open question now.
+    assert (await phone.say("/start")).text == says("start.resume")
+    bio = await phone.next_message()
+    assert bio.text == says("ask.mentor_bio", limit=200)
+    welcome = await phone.say("十年社区工作经验")
+    assert welcome.text is not None and "激发动力与认可" in welcome.text
+    [user] = await rows(running, User, User.telegram_id == 2004)
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert (profile.strengths, profile.bio) == (["motivation"], "十年社区工作经验")
+
+
+async def test_someone_enrolled_before_districts_adds_one_from_me(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    code, _ = await make_cohort(running)
+    phone = Phone(client, 3021)
+    await enrol_trainee(phone, code, name="郑十")
+    [user] = await rows(running, User, User.telegram_id == 3021)
+    async with running.core.uow() as uow:  # as if they enrolled before districts were asked
+        (await uow.users.by_telegram_id(3021)).district = None  # type: ignore[union-attr]
+        await uow.commit()
+
+    # Not sent back into enrolment: their next message is not taken as a district.
+    assert (await phone.say("你好")).text == says("unknown")
+    me = await phone.say("/me")
+    assert me.text is not None and "所在区县：未填写" in me.text
+    assert me.button_texts == ["填写所在区县"]
+    ask = await phone.tap_then_read("填写所在区县", on=me)
+    assert ask.text == says("me.ask_district", limit=40)
+    assert (await phone.say("区" * 41)).text == says("problem.too_long", limit=40)
+    await client.send(3021, sticker={"emoji": "👍"})
+    assert (await phone.next_message()).text == says("problem.need_text")
+    saved = await phone.say("朝阳区")
+    assert saved.text == says("me.district_saved", district="朝阳区")
+    [user] = await rows(running, User, User.telegram_id == 3021)
+    assert user.district == "朝阳区"
+    me = await phone.say("/me")
+    assert me.text is not None and "所在区县：朝阳区" in me.text
+    assert me.button_texts == ["修改所在区县"]
+    # /cancel leaves it as it is.
+    await phone.tap_then_read("修改所在区县", on=me)
+    assert (await phone.say("/cancel")).text == says("cancel.done")
+    assert (await phone.say("海淀区")).text == says("unknown")
+    [user] = await rows(running, User, User.telegram_id == 3021)
+    assert user.district == "朝阳区"
+    # A trainee forging the mentor's edit buttons changes nothing.
+    for data in ("pred:s:", "pred:b:", "pred:t:coaching", "pred:c:", "pred:zz:"):
+        assert await phone.tap_for_toast(on=me, data=data, forge=True) == says(
+            "problem.stale_button"
+        )
+    assert await count(running, MentorProfile) == 0
+
+
+async def test_mentor_edits_strengths_and_bio_from_me(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    _, mentor_code = await make_cohort(running)
+    phone = Phone(client, 2005)
+    strengths = await mentor_up_to_strengths(phone, mentor_code)
+    await phone.tap("争取领导支持", on=strengths)
+    await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 争取领导支持"))
+    bio = await phone.tap_then_read("选好了", on=strengths)
+    await phone.tap_then_read("跳过", on=bio)
+
+    me = await phone.say("/me")
+    assert me.text is not None and "擅长辅导：争取领导支持" in me.text
+    assert me.button_texts == ["修改所在区县", "修改擅长辅导", "修改简介"]
+    edit = await phone.tap_then_read("修改擅长辅导", on=me)
+    assert edit.text == says("me.ask_strengths", max=3) and edit.has_button("✅ 争取领导支持")
+    # The last strength stays.
+    assert await phone.tap_for_toast("争取领导支持", on=edit) == says("problem.strengths_keep_one")
+    await phone.tap("内容落地", on=edit)
+    edited = await phone.wait_for(lambda m: m.event == "edit" and m.has_button("✅ 课程内容落地"))
+    await phone.tap("争取领导支持", on=edited)
+    await phone.wait_for(
+        lambda m: m.event == "edit" and m.has_button("争取领导") and not m.has_button("✅ 争取")
+    )
+    saved = await phone.tap_then_read("选好了", on=edited)
+    assert saved.text == says("me.strengths_saved", strengths="课程内容落地")
+    [user] = await rows(running, User, User.telegram_id == 2005)
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert profile.strengths == ["content_fit"]
+    assert await phone.tap_for_toast(on=edited, data="pred:t:no_such", forge=True) == says(
+        "problem.stale_button"
+    )
+
+    ask = await phone.tap_then_read("修改简介", on=me)
+    assert ask.text == says("me.ask_bio", limit=200, bio="") and not ask.buttons
+    assert (await phone.say("字" * 201)).text == says("problem.too_long", limit=200)
+    assert (await phone.say("带过三期新任书记")).text == says("me.bio_saved")
+    me = await phone.say("/me")
+    assert me.text is not None and "个人简介：带过三期新任书记" in me.text
+    ask = await phone.tap_then_read("修改简介", on=me)
+    assert ask.text == says("me.ask_bio", limit=200, bio="带过三期新任书记")
+    assert (await phone.tap_then_read("删除简介", on=ask)).text == says("me.bio_cleared")
+    [profile] = await rows(running, MentorProfile, MentorProfile.user_id == user.id)
+    assert profile.bio == ""
+    # The prompt is closed: the next text is not a bio.
+    assert (await phone.say("又一段")).text == says("unknown")

@@ -4,6 +4,7 @@ taps, and legacy cohorts planned once."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +16,7 @@ from bot.core import Core, build_core
 from bot.db.models import AuditEntry, DueItem, LtsiWave
 from bot.domain.enrolment import (
     EnrolStep,
+    check_district,
     check_name,
     check_position,
     check_unit_name,
@@ -54,6 +56,7 @@ async def enrol(core: Core, telegram_id: int, code: str) -> None:
     await svc.answer(telegram_id, EnrolStep.NAME, check_name(f"学员{telegram_id}"))
     await svc.answer(telegram_id, EnrolStep.UNIT_TYPE, check_unit_type("village"))
     await svc.answer(telegram_id, EnrolStep.UNIT_NAME, check_unit_name("王家村"))
+    await svc.answer(telegram_id, EnrolStep.DISTRICT, check_district("东城区"))
     await svc.answer(telegram_id, EnrolStep.POSITION, check_position("村支书"))
 
 
@@ -195,6 +198,45 @@ async def test_legacy_cohorts_are_planned_once(core: Core) -> None:
         due = (await uow.session.scalars(select(DueItem))).all()
     assert sorted(w.kind for w in waves) == ["course_end", "day30", "day60"]
     assert {w.cohort_id for w in waves} == {cohort_id}
-    assert len(due) == 3
+    kinds = Counter(d.kind for d in due)
+    # Each feature planned its own, once: 3 waves, the plan's prompt and reminder, 8
+    # reflection prompts, the mentors' first digest and monthly reminder, 6 role-play pushes.
+    assert kinds == {
+        "ltsi_open": 3,
+        "plan_prompt": 1,
+        "plan_remind": 1,
+        "reflect_prompt": 8,
+        "mentoring_digest": 1,
+        "mentoring_remind": 1,
+        "scenario_push": 6,
+    }
     assert min(w.opens_at for w in waves) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     assert clock(core).now() < START + timedelta(minutes=1)
+
+
+async def test_going_back_shows_the_answers_given_and_a_new_answer_replaces_one(
+    core: Core,
+) -> None:
+    await setup(core, trainees=(7001,))
+    clock(core).set(DAY30)
+    await core.sweeper.sweep()
+    ltsi = core.services.ltsi
+    [check] = (await ltsi.overview(7001)).open
+    r = check.response_id
+    started = await ltsi.start(7001, r, message_id=5)
+    assert isinstance(started, Question) and started.chosen is None
+    first = await ltsi.answer(7001, r, 0, 4, 5)
+    assert isinstance(first, Question) and (first.position, first.chosen) == (1, None)
+    assert isinstance(await ltsi.answer(7001, r, 1, 2, 5), Question)
+    back = await ltsi.back(7001, r, 2, 5)
+    assert isinstance(back, Question) and (back.position, back.chosen) == (1, 2)
+    back = await ltsi.back(7001, r, 1, 5)
+    assert isinstance(back, Question) and (back.position, back.chosen) == (0, 4)
+    # Answering the first question again: the next one shows the answer given before.
+    again = await ltsi.answer(7001, r, 0, 5, 5)
+    assert isinstance(again, Question)
+    assert (again.position, again.item_id, again.chosen) == (1, first.item_id, 2)
+    async with core.uow() as uow:
+        answers = await uow.ltsi.answers(r)
+    assert sorted(answers.values()) == [2, 5]
+    assert await ltsi.answer(7001, r, 0, 3, 5) is Refusal.STALE  # it is at question 1 now

@@ -3,15 +3,22 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.domain.enrolment import (
+    BIO_MAX,
+    BIO_SKIPPED,
+    DISTRICT_MAX,
     MENTOR_AREAS_MAX,
+    MENTOR_STRENGTHS_MAX,
     NAME_MAX,
     EnrolStep,
     InputProblem,
+    check_bio,
     check_capacity,
+    check_district,
     check_name,
     check_unit_type,
     next_step,
     toggle_area,
+    toggle_strength,
 )
 from bot.domain.model import MentorProfileDTO, Role, UnitType, UserDTO
 
@@ -40,18 +47,48 @@ def test_questions_come_in_order_and_stop_when_answered() -> None:
     u = user(full_name="张三", unit_type=UnitType.VILLAGE)
     assert next_step(Role.TRAINEE, u, None) is EnrolStep.UNIT_NAME
     u = user(full_name="张三", unit_type=UnitType.VILLAGE, unit_name="李家村")
+    assert next_step(Role.TRAINEE, u, None) is EnrolStep.DISTRICT
+    u = user(full_name="张三", unit_type=UnitType.VILLAGE, unit_name="李家村", district="东城区")
     assert next_step(Role.TRAINEE, u, None) is EnrolStep.POSITION
-    done = user(full_name="张三", unit_type=UnitType.VILLAGE, unit_name="李家村", position="主任")
+    done = user(
+        full_name="张三",
+        unit_type=UnitType.VILLAGE,
+        unit_name="李家村",
+        district="东城区",
+        position="主任",
+    )
     assert next_step(Role.TRAINEE, done, None) is EnrolStep.DONE
 
 
-def test_mentors_are_also_asked_for_areas_and_capacity() -> None:
-    done = user(full_name="王五", unit_type=UnitType.STREET, unit_name="东城街道", position="书记")
+def test_a_position_without_a_district_still_asks_the_district() -> None:
+    # Someone who enrolled before districts were asked, joining a second cohort.
+    old = user(full_name="张三", unit_type=UnitType.VILLAGE, unit_name="李家村", position="主任")
+    assert next_step(Role.TRAINEE, old, None) is EnrolStep.DISTRICT
+
+
+def test_mentors_are_also_asked_for_areas_capacity_strengths_and_bio() -> None:
+    done = user(
+        full_name="王五",
+        unit_type=UnitType.STREET,
+        unit_name="东城街道",
+        district="东城区",
+        position="书记",
+    )
     assert next_step(Role.MENTOR, done, None) is EnrolStep.MENTOR_AREAS
     areas_only = MentorProfileDTO(areas=("elevator",), capacity=None)
     assert next_step(Role.MENTOR, done, areas_only) is EnrolStep.MENTOR_CAPACITY
-    complete = MentorProfileDTO(areas=("elevator",), capacity=3)
-    assert next_step(Role.MENTOR, done, complete) is EnrolStep.DONE
+    with_capacity = MentorProfileDTO(areas=("elevator",), capacity=3)
+    assert next_step(Role.MENTOR, done, with_capacity) is EnrolStep.MENTOR_STRENGTHS
+    with_strengths = MentorProfileDTO(areas=("elevator",), capacity=3, strengths=("coaching",))
+    assert next_step(Role.MENTOR, done, with_strengths) is EnrolStep.MENTOR_BIO
+    skipped = MentorProfileDTO(
+        areas=("elevator",), capacity=3, strengths=("coaching",), bio=BIO_SKIPPED
+    )
+    assert next_step(Role.MENTOR, done, skipped) is EnrolStep.DONE
+    written = MentorProfileDTO(areas=("elevator",), capacity=3, strengths=("coaching",), bio="我")
+    assert next_step(Role.MENTOR, done, written) is EnrolStep.DONE
+    # A trainee is never asked a mentor's questions.
+    assert next_step(Role.TRAINEE, done, None) is EnrolStep.DONE
 
 
 @pytest.mark.parametrize(
@@ -95,6 +132,52 @@ def test_capacity(raw: str, value: int | None, problem: InputProblem | None) -> 
     checked = check_capacity(raw)
     assert checked.value == value
     assert checked.problem is problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", InputProblem.EMPTY),
+        ("  ", InputProblem.EMPTY),
+        ("区" * (DISTRICT_MAX + 1), InputProblem.TOO_LONG),
+        ("100010", InputProblem.NOT_TEXT),
+        ("http://map.example/东城区", InputProblem.NOT_TEXT),
+        (None, InputProblem.NOT_TEXT),
+    ],
+)
+def test_bad_districts_are_refused(raw: str | None, problem: InputProblem) -> None:
+    assert check_district(raw).problem is problem
+
+
+def test_districts_are_cleaned() -> None:
+    assert check_district("  北京市 东城区 ").value == "北京市 东城区"
+    assert check_district("区" * DISTRICT_MAX).value == "区" * DISTRICT_MAX
+
+
+def test_bio_limit_and_links() -> None:
+    assert check_bio("做了十年社区书记。\n擅长加装电梯协调。").value == (
+        "做了十年社区书记。 擅长加装电梯协调。"
+    )
+    assert check_bio("字" * BIO_MAX).ok
+    assert check_bio("十年书记，擅长协调（电梯）").value == "十年书记，擅长协调（电梯）"
+    too_long = check_bio("字" * (BIO_MAX + 1))
+    assert too_long.problem is InputProblem.TOO_LONG and too_long.limit == BIO_MAX
+    assert check_bio("见 https://example.com").problem is InputProblem.NOT_TEXT
+
+
+def test_toggle_strength_keeps_order_maximum_and_optionally_the_last_one() -> None:
+    known = ("a", "b", "c", "d", "e")
+    selected: tuple[str, ...] = ()
+    for strength in ("c", "a"):
+        selected = toggle_strength(selected, strength, known)
+    assert selected == ("a", "c")
+    assert toggle_strength(selected, "zzz", known) == selected
+    for strength in known:
+        selected = toggle_strength(selected, strength, known)
+    assert len(selected) == MENTOR_STRENGTHS_MAX
+    assert toggle_strength(("b",), "b", known) == ()
+    assert toggle_strength(("b",), "b", known, keep_one=True) == ("b",)
+    assert toggle_strength(("a", "b"), "b", known, keep_one=True) == ("a",)
 
 
 def test_unit_type_only_accepts_known_values() -> None:
