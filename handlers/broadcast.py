@@ -25,6 +25,7 @@ from bot.services.broadcasts import (
 )
 from handlers import keyboards
 from handlers.callbacks import AckCB, BroadcastCB, row_id
+from handlers.editing import edit_text
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -242,9 +243,7 @@ async def toggle_ack(
         await query.answer(t.plain("problem.stale_button"))
         return
     await query.answer()
-    await message.edit_text(
-        await _options_text(draft, broadcasts, t), reply_markup=_options_keyboard(draft, t)
-    )
+    await edit_text(message, await _options_text(draft, broadcasts, t), _options_keyboard(draft, t))
     preview_id = (await state.get_data()).get("bc_preview")
     if preview_id and query.bot is not None:
         markup = _ack_keyboard(draft.id, t) if draft.ack_requested else None

@@ -41,6 +41,7 @@ from bot.services.cases import (
 )
 from handlers import keyboards
 from handlers.callbacks import CaseCB
+from handlers.editing import edit_text
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,6 @@ def _toast(t: Translator, refusal: Refusal) -> str:
 
 def _message(query: CallbackQuery) -> Message | None:
     return query.message if isinstance(query.message, Message) else None
-
-
-async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Show another view in the same message (a second tap on the same view is harmless)."""
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in exc.message:
-            raise
 
 
 def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
@@ -276,7 +268,7 @@ async def home(
         return
     await query.answer()
     text, markup = library_view(lib, t)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(CaseCB.filter(F.a == "area"))
@@ -293,7 +285,7 @@ async def area(
         await message.answer(t("cases.area_empty"))
         return
     text, markup = area_view(page, t)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(CaseCB.filter(F.a == "case"))
@@ -327,7 +319,7 @@ async def mine(
     await query.answer()
     back = [_button(t.plain("cases.back_button"), CaseCB(a="home", c=callback_data.c))]
     if not own:
-        await _edit(message, t("cases.mine_empty"), _markup([back]))
+        await edit_text(message, t("cases.mine_empty"), _markup([back]))
         return
     items = [
         {
@@ -350,7 +342,7 @@ async def mine(
                 [_button(t.plain("cases.answer_button", number=n + 1), CaseCB(a="req", i=c.id))]
             )
     rows.append(back)
-    await _edit(message, t("cases.mine", cohort=lib.cohort.name, cases=items), _markup(rows))
+    await edit_text(message, t("cases.mine", cohort=lib.cohort.name, cases=items), _markup(rows))
 
 
 @router.callback_query(CaseCB.filter(F.a == "req"))
@@ -408,7 +400,7 @@ async def withdraw(
         await query.answer(_toast(t, done if isinstance(done, Refusal) else Refusal.STALE))
         return
     await query.answer()
-    await message.edit_text(t("cases.withdrawn", title=done.title))
+    await edit_text(message, t("cases.withdrawn", title=done.title))
 
 
 @router.callback_query(CaseCB.filter(F.a == "wk"))
@@ -418,7 +410,7 @@ async def keep(query: CallbackQuery, t: Translator) -> None:
         await query.answer(_toast(t, Refusal.STALE))
         return
     await query.answer()
-    await message.edit_text(t("cases.withdraw_kept"))
+    await edit_text(message, t("cases.withdraw_kept"))
 
 
 # -- the author's consent --------------------------------------------------------------------
@@ -456,7 +448,7 @@ async def reflections(
         return
     await query.answer()
     text, markup = reflections_view(page, t)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(CaseCB.filter(F.a == "rv"))
@@ -588,7 +580,7 @@ async def area_picked(
     await state.update_data({REFLECTION_KEY: None, TITLE_KEY: None})
     if isinstance(result, Refusal):
         await query.answer(_toast(t, result))
-        await message.edit_text(t(f"cases.toast.{result.value}"))
+        await edit_text(message, t(f"cases.toast.{result.value}"))
         return
     await query.answer()
     await keyboards.drop_buttons(message)

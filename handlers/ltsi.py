@@ -38,6 +38,7 @@ from bot.services.ltsi_chart import diagnosis_radar_png
 from bot.services.users import UserContext
 from handlers import later
 from handlers.callbacks import LtsiCB
+from handlers.editing import edit_text
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +144,13 @@ async def pressed(
     await query.answer()
     if isinstance(result, Question):
         text, markup = question_view(result, ltsi.bank, t)
-        await message.edit_text(text, reply_markup=markup)
+        await edit_text(message, text, markup)
     elif isinstance(result, Paused):
         text, markup = _paused_view(result, t)
-        await message.edit_text(text, reply_markup=markup)
+        await edit_text(message, text, markup)
     else:
-        await message.edit_text(
-            t("ltsi.finished", wave=t.plain(f"ltsi.wave.{result.wave}"), total=p + 1)
+        await edit_text(
+            message, t("ltsi.finished", wave=t.plain(f"ltsi.wave.{result.wave}"), total=p + 1)
         )
         # The chart takes ~0.1 s of CPU: the press is answered now, the diagnosis follows.
         later.after_reply(

@@ -32,6 +32,7 @@ from bot.services.matching import (
 )
 from handlers import keyboards
 from handlers.callbacks import MatchCB, MentorCB, RematchCB
+from handlers.editing import edit_text
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -197,11 +198,6 @@ def _message(query: CallbackQuery) -> Message | None:
     return query.message if isinstance(query.message, Message) else None
 
 
-async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    with contextlib.suppress(TelegramBadRequest):  # "message is not modified"
-        await message.edit_text(text, reply_markup=markup)
-
-
 async def show_proposal(
     message: Message, view: ProposalView, t: Translator, matching: MatchService, *, again: bool
 ) -> None:
@@ -285,7 +281,7 @@ async def page_pressed(
         return
     await query.answer()
     text, markup = page(view, callback_data.i, t, matching)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(MatchCB.filter(F.a.in_({"sw", "as"})))
@@ -299,7 +295,7 @@ async def pick_asked(
         return
     await query.answer()
     text, markup = picker_view(found, callback_data.g, t)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(MatchCB.filter(F.a == "pk"))
@@ -315,7 +311,7 @@ async def mentor_picked(
         return
     await query.answer(t.plain("match.picked_toast"))
     text, markup = page(view, _page_of(view, callback_data.i), t, matching)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(MatchCB.filter(F.a == "rm"))
@@ -329,7 +325,7 @@ async def remove_pressed(
         return
     await query.answer(t.plain("match.removed_toast"))
     text, markup = page(view, callback_data.g, t, matching)
-    await _edit(message, text, markup)
+    await edit_text(message, text, markup)
 
 
 @router.callback_query(MatchCB.filter(F.a == "ok"))
@@ -342,7 +338,7 @@ async def confirm_pressed(
         await _refused(query, done if isinstance(done, MatchRefusal) else MatchRefusal.STALE, t)
         return
     await query.answer(t.plain("match.confirmed_toast"))
-    await _edit(message, t("match.confirmed", cohort=done.cohort_name, pairs=done.pairs), None)
+    await edit_text(message, t("match.confirmed", cohort=done.cohort_name, pairs=done.pairs), None)
 
 
 @router.callback_query(MatchCB.filter())

@@ -38,6 +38,7 @@ from bot.services.plans import (
 )
 from handlers import keyboards
 from handlers.callbacks import MilestoneCB, PlanCB, ReflectStartCB, row_id
+from handlers.editing import edit_text
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -280,7 +281,7 @@ async def area_chosen(
         await _refused(query, view if isinstance(view, PlanRefusal) else PlanRefusal.STALE, t)
         return
     await query.answer(t.plain("plan.saved_toast"))
-    await message.edit_text(t("plan.area_chosen", area=t.area(callback_data.v)))
+    await edit_text(message, t("plan.area_chosen", area=t.area(callback_data.v)))
     if view.active or (view.next_step is PlanStep.REVIEW and callback_data.v != "other"):
         await state.set_state(None)
         await _show(message, view, t)
@@ -446,7 +447,7 @@ async def confirm_pressed(
         return
     await query.answer(t.plain("plan.confirmed_toast"))
     await state.set_state(None)
-    await message.edit_text(plan_text(view, t), reply_markup=None)
+    await edit_text(message, plan_text(view, t))
     first = min(view.milestones, key=lambda m: m.due_on)
     await message.answer(
         t("plan.confirmed", date=t.date(first.due_on), title=first.title),
@@ -609,8 +610,9 @@ async def _after_check_in(
     message: Message, result: CheckIn, state: FSMContext, t: Translator
 ) -> None:
     m = result.milestone
-    await message.edit_text(
-        t("plan.checkin.recorded", title=m.title, status=t.plain(f"plan.status.{m.status.value}"))
+    await edit_text(
+        message,
+        t("plan.checkin.recorded", title=m.title, status=t.plain(f"plan.status.{m.status.value}")),
     )
     kb = InlineKeyboardBuilder()
     kb.button(text=t.plain("plan.skip_note_button"), callback_data=MilestoneCB(m=m.id, a="s"))

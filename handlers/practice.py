@@ -10,10 +10,8 @@ restart sets it again).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -42,6 +40,7 @@ from bot.services.scenarios import (
 from bot.services.users import UserContext
 from handlers import keyboards
 from handlers.callbacks import PracticeCB
+from handlers.editing import edit_text
 from handlers.later import after_reply
 from handlers.reflect import pack
 
@@ -382,16 +381,15 @@ async def _after_choice(
 ) -> None:
     loc = t.locale
     choice = m.decision.choices[m.choice]
-    with contextlib.suppress(TelegramBadRequest):
-        await message.edit_text(
-            t(
-                "practice.decision_chosen",
-                number=m.decision_number,
-                text=m.decision.text[loc],
-                label=choice.label[loc],
-            ),
-            reply_markup=None,
-        )
+    await edit_text(
+        message,
+        t(
+            "practice.decision_chosen",
+            number=m.decision_number,
+            text=m.decision.text[loc],
+            label=choice.label[loc],
+        ),
+    )
     points = point_labels(scenarios.dimensions, choice.scores, loc, t.texts)
     await message.answer(t("practice.feedback", feedback=choice.feedback[loc], points=points))
     await show(message, m.then, state, scenarios, t)

@@ -56,6 +56,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import BodyPartReader, web
 
+from bot.telegram_html import HTMLParseError, parse_html, utf16_len
+
 from .emulator_control import ControlAPI
 from .emulator_faults import CallStats, ConnectionDropped, FailurePlan, InjectedFailure
 from .emulator_state import (
@@ -82,7 +84,6 @@ from .emulator_state import (
     keyboard_rows,
     scaled_size,
 )
-from .html import HTMLParseError, parse_html, utf16_len
 from .limits import retry_after_seconds
 from .spec import BotAPISpec, SpecError, UploadedFile
 

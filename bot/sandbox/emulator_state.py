@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from .html import entities_to_html
+from bot.telegram_html import entities_to_html
+
 from .spec import UploadedFile
 
 JSON = dict[str, Any]

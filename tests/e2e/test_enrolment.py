@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.content import load_texts
 from bot.db.models import AuditEntry, Enrolment, MentorProfile, User
 from bot.sandbox.client import ChatMessage, EmulatorClient
-from bot.sandbox.html import parse_html
+from bot.telegram_html import parse_html
 from tests.e2e.harness import Phone, RunningBot
 
 pytestmark = pytest.mark.e2e

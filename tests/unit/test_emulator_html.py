@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.html import (
+from bot.telegram_html import (
     Entity,
     HTMLParseError,
     entities_to_html,

@@ -1,5 +1,8 @@
 """A strict parser of Telegram's HTML parse mode (and the reverse, entities -> HTML).
 
+Used by the emulator (to answer as the Bot API would) and by the handlers (to tell whether
+an edit would change what a message shows).
+
 The parser follows the algorithm of TDLib's ``parse_html`` (which is what the Bot API
 server runs for ``parse_mode=HTML``), including its error messages, with one deliberate
 difference: a ``&`` that does not start a supported entity is an error here, whereas
