@@ -10,9 +10,8 @@ from handlers.editing import shows
 
 
 def _markup(*labels: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=label)] for label in labels]
-    )
+    rows = [[InlineKeyboardButton(text=label, callback_data=label)] for label in labels]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _message(
