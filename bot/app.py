@@ -344,6 +344,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
 
     async def on_startup(bot: Bot) -> None:
         await set_commands(bot, core.texts)
+        await seen.start()  # alive before the first claim
         await background.start()
         if inbox is not None:  # before anything new is fetched
             await replay(inbox, dispatcher, bot)
@@ -359,6 +360,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         if following:
             await asyncio.wait(following, timeout=SHUTDOWN_GRACE_SECONDS)
         await background.stop()
+        await seen.stop()
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)

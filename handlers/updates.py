@@ -8,17 +8,21 @@ in a bounded set in this process.
 
 A claim is "in progress" (and names the process handling it) until the handling ends, then
 "done". A repeat that arrives while the first is still in progress is not handled either;
-in webhook mode it is answered 503 so that Telegram tries again later (bot.web), and if the
-replica handling it died, the claim expires after CLAIM_SECONDS and the next try is handled:
-nothing is lost with the replica. With long polling there is one process by construction
-(Telegram answers a second getUpdates 409 Conflict), so a claim in progress in the name of
-another process is a dead predecessor's, killed mid-update: the restarted bot takes the
-claim over and handles the update at once. A handler that fails releases its claim, so a
+in webhook mode it is answered 503 so that Telegram tries again later (bot.web). Nothing is
+lost with a replica that dies mid-update: every process keeps a heartbeat key in Redis
+(renewed every ALIVE_SECONDS / 4, expiring after ALIVE_SECONDS), and a claim in progress in
+the name of a process whose heartbeat has expired is taken over by the next try; should
+even that fail, the claim itself expires after CLAIM_SECONDS. With long polling there is one
+process by construction (Telegram answers a second getUpdates 409 Conflict), so a claim in
+progress in the name of another process is a dead predecessor's, killed mid-update: the
+restarted bot takes the claim over at once. A handler that fails releases its claim, so a
 later delivery may try again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -44,6 +48,10 @@ CLAIM_SECONDS = 120
 # How long a handled update_id is remembered. Repeats come within minutes (a webhook retry,
 # a restarted poller); an hour covers them at a few megabytes of Redis per million updates.
 DONE_SECONDS = 3600
+# A process not heard of for this long is taken for dead and its claims in progress are
+# taken over (behind a webhook, Telegram's next try of the update is then handled). Long
+# enough that a busy event loop renews in time (every ALIVE_SECONDS / 4).
+ALIVE_SECONDS = 10
 MEMORY_CAPACITY = 20_000
 KEY_PREFIX = "xueyong:update"
 
@@ -62,6 +70,10 @@ IN_PROGRESS = InProgress()
 
 
 class SeenUpdates(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
     async def claim(self, key: str) -> Claim: ...
 
     async def finish(self, key: str) -> None: ...
@@ -75,6 +87,12 @@ class MemorySeenUpdates:
     def __init__(self, capacity: int = MEMORY_CAPACITY) -> None:
         self._capacity = capacity
         self._seen: OrderedDict[str, Claim] = OrderedDict()
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
 
     async def claim(self, key: str) -> Claim:
         state = self._seen.get(key)
@@ -103,11 +121,16 @@ return 0
 DONE = b"2"
 
 
+ALIVE_PREFIX = "xueyong:alive"
+
+
 class RedisSeenUpdates:
     """Every replica: SET NX with an expiry; "1:<process>" while in progress, "2" when done.
 
-    `sole`: this process is the only one receiving updates (long polling), so a claim in
-    progress in another process's name is a dead one's and is taken over."""
+    Between start() and stop() the process keeps its heartbeat key alive; a claim in progress
+    in the name of a process without one is taken over. `sole`: this process is the only one
+    receiving updates (long polling), so any other process's claim in progress is taken over.
+    """
 
     def __init__(
         self,
@@ -117,12 +140,58 @@ class RedisSeenUpdates:
         sole: bool = False,
         claim_seconds: int = CLAIM_SECONDS,
         done_seconds: int = DONE_SECONDS,
+        alive_seconds: float = ALIVE_SECONDS,
     ) -> None:
         self._redis = redis
-        self._mine = b"1:" + (owner or uuid.uuid4().hex).encode()
+        self._owner = owner or uuid.uuid4().hex
+        self._mine = b"1:" + self._owner.encode()
         self._sole = sole
         self._claim_seconds = claim_seconds
         self._done_seconds = done_seconds
+        self._alive_seconds = alive_seconds
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Announce this process alive (before it claims anything) and keep it so."""
+        if self._heartbeat is None:
+            await self._beat()
+            self._heartbeat = asyncio.create_task(self._beat_forever(), name="update-heartbeat")
+
+    async def stop(self) -> None:
+        """Stop the heartbeat (the updates in flight have ended) and say so at once."""
+        task, self._heartbeat = self._heartbeat, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await self._redis.delete(self._alive_key(self._owner.encode()))
+        except Exception as exc:  # it expires by itself
+            log.warning("could not clear the heartbeat: %s", exc)
+
+    @staticmethod
+    def _alive_key(owner: bytes) -> str:
+        return f"{ALIVE_PREFIX}:{owner.decode(errors='replace')}"
+
+    async def _beat(self) -> None:
+        key = self._alive_key(self._owner.encode())
+        await self._redis.set(key, b"1", px=int(self._alive_seconds * 1000))
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._alive_seconds / 4)
+            try:
+                await self._beat()
+            except Exception as exc:  # Redis away: the next beat may still come in time
+                log.warning("heartbeat not renewed: %s", exc)
+
+    async def _gone(self, state: bytes | str) -> bool:
+        """Whether the process named in a claim in progress is no longer alive."""
+        if self._sole:
+            return True
+        owner = state[2:] if isinstance(state, bytes) else state[2:].encode()
+        return not await self._redis.exists(self._alive_key(owner))
 
     async def claim(self, key: str) -> Claim:
         for _ in range(2):  # a second try if the claim expired between the two calls
@@ -133,7 +202,7 @@ class RedisSeenUpdates:
                 continue
             if state == DONE:
                 return Claim.DONE
-            if self._sole and state != self._mine:
+            if state != self._mine and await self._gone(state):
                 taken = await self._redis.eval(
                     _TAKE_OVER, 1, key, state, self._mine, self._claim_seconds
                 )

@@ -34,6 +34,7 @@ from bot.metrics import parse_text
 from bot.sandbox.emulator import BotAPIEmulator
 from bot.sandbox.limits import TelegramLimits
 from bot.services.broadcasts import Notice
+from handlers.updates import ALIVE_SECONDS
 from tests.conftest import Backend
 from tests.e2e.harness import TOKEN, process_env, spawn_bot
 
@@ -232,9 +233,12 @@ class Deployment:
     proxy: RoundRobinProxy
     replicas: dict[str, Replica]
     workdir: Path
+    failpoints: dict[str, str] = field(default_factory=dict)  # replica -> XUEYONG_FAILPOINTS
 
     async def start(self) -> None:
         for replica in self.replicas.values():
+            failpoints = self.failpoints.get(replica.name)
+            extra = {"XUEYONG_FAILPOINTS": failpoints} if failpoints else {}
             env = process_env(
                 self.backend,
                 self.emulator,
@@ -247,6 +251,7 @@ class Deployment:
                 DELIVERY_CONCURRENCY=str(CONCURRENCY),
                 SWEEP_INTERVAL="0.5",
                 QUIET_HOURS="off",
+                **extra,
             )
             replica.process = await spawn_bot(env, "--webhook", log=replica.log)
         for replica in self.replicas.values():
@@ -309,7 +314,9 @@ class Deployment:
 
 
 @pytest.fixture
-async def deployment(backend: Backend, tmp_path: Path) -> AsyncIterator[Deployment]:
+async def deployment(
+    backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Deployment]:
     if backend.name != "postgresql" or backend.redis_url is None:
         pytest.skip("replicas share PostgreSQL (the leader lock) and Redis (FSM, update ids)")
     emulator = BotAPIEmulator(TOKEN)
@@ -324,7 +331,9 @@ async def deployment(backend: Backend, tmp_path: Path) -> AsyncIterator[Deployme
     replicas = {n: Replica(n, free_port(), tmp_path / f"{n}.log") for n in names}
     proxy = RoundRobinProxy([r.url for r in replicas.values()])
     await proxy.start()
-    deployed = Deployment(backend, emulator, core, proxy, replicas, tmp_path)
+    marker = request.node.get_closest_marker("failpoints")
+    failpoints = dict(marker.args[0]) if marker is not None else {}
+    deployed = Deployment(backend, emulator, core, proxy, replicas, tmp_path, failpoints)
     try:
         await deployed.start()
         yield deployed
@@ -440,3 +449,27 @@ async def test_sigkill_of_the_leader_hands_over_within_seconds(deployment: Deplo
 
 async def _at_least(replica: Replica, metric: str, value: float) -> bool:
     return (await replica.metrics())[metric] >= value
+
+
+@pytest.mark.failpoints({"replica-a": "update.start=1"})
+async def test_an_update_whose_replica_died_is_handled_by_another(
+    deployment: Deployment,
+) -> None:
+    """Replica A dies (SIGKILL at a failpoint) having claimed an update and before handling
+    it. Telegram retries; replica B answers 503 while A's heartbeat lasts, then takes the
+    claim over and handles it: every message is answered, once, within seconds."""
+    emulator = deployment.emulator
+    dying = deployment.replicas["replica-a"]
+    asked = [FIRST + i for i in range(4)]  # round robin: at least one reaches replica A
+    seqs = {user: emulator.send_text(user, "/help")["seq"] for user in asked}
+    assert dying.process is not None
+    await asyncio.wait_for(dying.process.wait(), timeout=30)
+    died = time.monotonic()
+    for user, seq in seqs.items():
+        assert await emulator.wait_events(user, seq, timeout=ALIVE_SECONDS * 3), user
+    answered = time.monotonic() - died
+    print(f"\nthe dead replica's update answered {answered:.1f} s after it died")
+    assert answered < ALIVE_SECONDS + 10, f"answered {answered:.1f} s after the kill"
+    assert await emulator.wait_webhook_delivered(timeout=30)
+    assert [emulator.delivered_count(user) for user in asked] == [1] * len(asked)
+    assert dying.process.returncode == -signal.SIGKILL

@@ -80,9 +80,12 @@ async def seen(request: pytest.FixtureRequest) -> AsyncIterator[SeenUpdates]:
         pytest.skip("TEST_REDIS_URL is not set")
     redis = Redis.from_url(TEST_REDIS_URL)
     await redis.flushdb()
+    seen = RedisSeenUpdates(redis)
+    await seen.start()
     try:
-        yield RedisSeenUpdates(redis)
+        yield seen
     finally:
+        await seen.stop()
         await redis.flushdb()
         await redis.aclose()
 
@@ -141,20 +144,54 @@ async def test_redis_claims_expire(seen: SeenUpdates) -> None:
     assert await seen.claim(key) is Claim.NEW
 
 
-async def test_a_polling_bot_takes_over_a_claim_its_killed_predecessor_left() -> None:
-    """Long polling: the only process receiving updates, so a claim in progress in another
-    process's name was left by one killed mid-update; the repeat after the restart is
-    handled. Behind a webhook (several replicas) the claim is respected until it expires."""
+async def test_a_claim_is_taken_over_once_its_process_is_gone() -> None:
+    """Behind a webhook: a claim in progress is respected while its process is alive (its
+    heartbeat key renewed), and taken over by the next try once the heartbeat ran out."""
     if not TEST_REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")
     redis = Redis.from_url(TEST_REDIS_URL)
     await redis.flushdb()
+    killed = RedisSeenUpdates(redis, owner="killed", alive_seconds=5)
+    replica = RedisSeenUpdates(redis, owner="replica")
+    try:
+        key = "xueyong:update:1:78"
+        await killed.start()
+        await replica.start()
+        assert 0 < await redis.pttl("xueyong:alive:killed") <= 5000
+        assert await killed.claim(key) is Claim.NEW
+        assert await replica.claim(key) is Claim.IN_PROGRESS  # alive: Telegram tries later
+        # SIGKILL: the heartbeat stops without a word, and its key runs out (Redis's own
+        # clock; deleting it stands for the wait).
+        assert killed._heartbeat is not None
+        killed._heartbeat.cancel()
+        await redis.delete("xueyong:alive:killed")
+        assert await replica.claim(key) is Claim.NEW
+        assert await redis.get(key) == b"1:replica"
+        assert await killed.claim(key) is Claim.IN_PROGRESS  # the replica is alive
+        await replica.finish(key)
+        assert await replica.claim(key) is Claim.DONE  # a handled update is never taken over
+        # A clean stop says so at once: its claims (none left in progress) are free to take.
+        await replica.stop()
+        assert await redis.exists("xueyong:alive:replica") == 0
+    finally:
+        await replica.stop()
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def test_a_polling_bot_takes_over_a_claim_its_killed_predecessor_left() -> None:
+    """Long polling: the only process receiving updates, so a claim in progress in another
+    process's name was left by one killed mid-update; the repeat after the restart is
+    handled at once, without waiting for the predecessor's heartbeat to run out."""
+    if not TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.flushdb()
+    killed = RedisSeenUpdates(redis, owner="killed", sole=True)
     try:
         key = "xueyong:update:1:77"
-        killed = RedisSeenUpdates(redis, owner="killed", sole=True)
+        await killed.start()  # killed: its heartbeat has not run out yet
         assert await killed.claim(key) is Claim.NEW
-        replica = RedisSeenUpdates(redis, owner="replica", sole=False)
-        assert await replica.claim(key) is Claim.IN_PROGRESS
         restarted = RedisSeenUpdates(redis, owner="restarted", sole=True)
         assert await restarted.claim(key) is Claim.NEW
         assert await redis.get(key) == b"1:restarted"
@@ -164,5 +201,6 @@ async def test_a_polling_bot_takes_over_a_claim_its_killed_predecessor_left() ->
         assert await killed.claim(key) is Claim.DONE  # a handled update is never taken over
         assert await restarted.claim(key) is Claim.DONE
     finally:
+        await killed.stop()
         await redis.flushdb()
         await redis.aclose()
