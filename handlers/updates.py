@@ -154,7 +154,10 @@ class RedisSeenUpdates:
     async def start(self) -> None:
         """Announce this process alive (before it claims anything) and keep it so."""
         if self._heartbeat is None:
-            await self._beat()
+            try:
+                await self._beat()
+            except Exception as exc:  # Redis away: /readyz says so; the beats go on trying
+                log.warning("heartbeat not started: %s", exc)
             self._heartbeat = asyncio.create_task(self._beat_forever(), name="update-heartbeat")
 
     async def stop(self) -> None:
@@ -179,12 +182,19 @@ class RedisSeenUpdates:
         await self._redis.set(key, b"1", px=int(self._alive_seconds * 1000))
 
     async def _beat_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._alive_seconds / 4)
             try:
                 await self._beat()
             except Exception as exc:  # Redis away: the next beat may still come in time
-                log.warning("heartbeat not renewed: %s", exc)
+                if not failing:
+                    log.warning("heartbeat not renewed: %s", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("heartbeat renewed again")
+                failing = False
 
     async def _gone(self, state: bytes | str) -> bool:
         """Whether the process named in a claim in progress is no longer alive."""
