@@ -19,7 +19,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,6 +34,7 @@ from bot.delivery.replies import RetryAfterMiddleware
 from bot.delivery.telegram import TelegramMessenger
 from bot.delivery.worker import DeliveryWorker
 from bot.domain.ports import Clock
+from bot.fsm_storage import DatabaseStorage
 from bot.leader import LeaderElection
 from bot.metrics import OUTBOX, REPLIES, Metrics
 from bot.services.scheduling import SweepReport
@@ -206,18 +207,20 @@ class App:
         await self.core.close()
 
 
-def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
-    """FSM storage and event isolation: Redis when REDIS_URL is set, else memory.
+def build_storage(core: Core) -> tuple[BaseStorage, BaseEventIsolation]:
+    """FSM storage and event isolation: Redis when REDIS_URL is set (shared by replicas),
+    else the database (one process; a restart keeps every conversation where it was).
 
     Isolation makes several messages from one person that arrive together advance a
     conversation one step each instead of racing over the same step.
     """
+    settings = core.settings
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
 
         storage = RedisStorage.from_url(settings.redis_url)
         return storage, _InOrder(storage.create_isolation())
-    return MemoryStorage(), SimpleEventIsolation()
+    return DatabaseStorage(core.uow, core.clock), SimpleEventIsolation()
 
 
 class _InOrder(BaseEventIsolation):
@@ -305,7 +308,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     if not token:
         raise ValueError("BOT_TOKEN is not set")
     core = build_core(settings, clock=clock)
-    storage, isolation = build_storage(settings)
+    storage, isolation = build_storage(core)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     # aiogram closes the FSM storage as its first shutdown step, before on_shutdown below
     # has let the updates in flight finish: on Redis they lost their connection mid-way (a

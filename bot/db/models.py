@@ -575,3 +575,16 @@ class InboxUpdate(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     payload: Mapped[str] = mapped_column(Text)  # the update as JSON, as Telegram sent it
     received_at: Mapped[datetime]
+
+
+class FsmRecord(Base):
+    """Where a person's conversation with the bot stands (aiogram FSM state and data), for a
+    bot without Redis (bot/fsm_storage.py). A row only while a conversation is open."""
+
+    __tablename__ = "fsm_states"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # bot:chat:user:...
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)  # the Telegram user
+    state: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime]

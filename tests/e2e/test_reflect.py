@@ -150,6 +150,25 @@ async def test_a_prompted_reflection_by_text_voice_and_photo_survives_a_restart(
     assert "第 1/4 题 · 我做了什么" in (fresh.text or "")
 
 
+async def test_the_next_answer_after_a_restart_goes_on_without_a_command(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    """A redeploy between two answers: the person just types the next one, and the
+    reflection goes on (the step is kept in Redis or, without Redis, in the database)."""
+    await cohort(running, client)
+    trainee = Phone(client, TRAINEE)
+    q1 = await trainee.say("/reflect")
+    assert "第 1/4 题 · 我做了什么" in (q1.text or "")
+    q2 = await trainee.say("组织了3号楼议事会。")
+    assert "第 2/4 题 · 发生了什么" in (q2.text or "")
+
+    await running.restart()
+    q3 = await trainee.say("一楼住户担心采光，当场吵了起来。")
+    assert "第 3/4 题 · 我学到了什么" in (q3.text or "")
+    [draft] = await reflections(running)
+    assert draft.answers["happened"]["text"] == "一楼住户担心采光，当场吵了起来。"
+
+
 async def test_milestone_buttons_and_forged_presses(
     running: RunningBot, client: EmulatorClient
 ) -> None:
