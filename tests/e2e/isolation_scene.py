@@ -22,20 +22,18 @@ from sqlalchemy import select, text
 from bot.db.models import (
     Broadcast,
     Case,
-    Enrolment,
     LtsiResponse,
     LtsiWave,
     MatchProposal,
-    MentorMatch,
     Plan,
     PlanMilestone,
     Reflection,
     RematchRequest,
     ScenarioAnswer,
-    User,
 )
 from bot.sandbox.client import EmulatorClient
 from tests.e2e.harness import START, RunningBot
+from tests.e2e.scenes import active_match, add_enrolled
 
 ORG_A, ORG_B = 9601, 9602
 MEN_A1, MEN_A2, MEN_B = 9611, 9612, 9613
@@ -143,32 +141,17 @@ async def build_world(running: RunningBot, client: EmulatorClient) -> World:
         session = uow.session
         for telegram_id, key in cohort_of.items():
             mark = MARKS.get(telegram_id, "")
-            user = User(
-                telegram_id=telegram_id,
-                locale="zh-CN",
-                full_name=NAMES[telegram_id],
+            role = "trainee" if telegram_id in MARKS else "mentor"
+            world.users[telegram_id] = await add_enrolled(
+                session,
+                cohort_ids[key],
+                telegram_id,
+                NAMES[telegram_id],
+                role,
                 unit_type="community",
                 unit_name=f"{mark}社区" if mark else "和平里社区",
                 position="网格员",
                 district="东城区",
-                consent_at=START,
-                is_active=True,
-                created_at=START,
-                updated_at=START,
-            )
-            session.add(user)
-            await session.flush()
-            world.users[telegram_id] = user.id
-            role = "trainee" if telegram_id in MARKS else "mentor"
-            session.add(
-                Enrolment(
-                    user_id=user.id,
-                    cohort_id=cohort_ids[key],
-                    role=role,
-                    status="active",
-                    created_at=START,
-                    completed_at=START,
-                )
             )
         for organiser in (ORG_A, ORG_B):
             found = await uow.users.by_telegram_id(organiser)
@@ -179,16 +162,7 @@ async def build_world(running: RunningBot, client: EmulatorClient) -> World:
         for trainee, mark in MARKS.items():
             cohort = cohort_ids[cohort_of[trainee]]
             rec = Records(world.users[trainee], cohort)
-            match = MentorMatch(
-                cohort_id=cohort,
-                trainee_user_id=rec.user,
-                mentor_user_id=world.users[MENTOR_OF[trainee]],
-                status="active",
-                score=10,
-                reasons=[],
-                created_at=START,
-                confirmed_at=START,
-            )
+            match = active_match(cohort, rec.user, world.users[MENTOR_OF[trainee]], 10)
             milestone = PlanMilestone(
                 position=1,
                 title=f"{mark}里程碑：召开楼栋居民协商会",

@@ -13,17 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import (
-    Enrolment,
     GuidanceSession,
-    MentorMatch,
     Plan,
     PlanMilestone,
     Reflection,
     ReflectionComment,
-    User,
 )
 from bot.sandbox.client import EmulatorClient
 from tests.e2e.harness import START, Phone, RunningBot
+from tests.e2e.scenes import matched_cohort
 
 pytestmark = pytest.mark.e2e
 
@@ -45,56 +43,21 @@ async def travel(running: RunningBot, to: datetime) -> None:
 async def scene(running: RunningBot, client: EmulatorClient) -> tuple[int, int]:
     """A cohort, its mentor 王书记 matched with 张伟 (active), 刘芳 unmatched; 张伟 has a
     plan with a milestone due this week and wrote a reflection after the match began."""
-    created = await running.core.services.cohorts.create(
-        name="2026秋季社区书记班",
-        course_title="基层治理能力提升专题培训",
-        ends_on=ENDS_ON,
-        timezone="Asia/Shanghai",
-        organiser_telegram_ids=(ORGANISER,),
+    people = (
+        (MENTOR, "王书记", "mentor"),
+        (TRAINEE, "张伟", "trainee"),
+        (OTHER, "刘芳", "trainee"),
     )
-    cohort_id = created.cohort.id
-    ids = {}
+    cohort_id, ids = await matched_cohort(
+        running,
+        client,
+        organiser=ORGANISER,
+        ends_on=ENDS_ON,
+        people=people,
+        pair=(MENTOR, TRAINEE),
+        score=12,
+    )
     async with running.core.uow() as uow:
-        for telegram_id, name, role in (
-            (MENTOR, "王书记", "mentor"),
-            (TRAINEE, "张伟", "trainee"),
-            (OTHER, "刘芳", "trainee"),
-        ):
-            await client.add_user(telegram_id, name)
-            user = User(
-                telegram_id=telegram_id,
-                locale="zh-CN",
-                full_name=name,
-                consent_at=START,
-                is_active=True,
-                created_at=START,
-                updated_at=START,
-            )
-            uow.session.add(user)
-            await uow.session.flush()
-            ids[telegram_id] = user.id
-            uow.session.add(
-                Enrolment(
-                    user_id=user.id,
-                    cohort_id=cohort_id,
-                    role=role,
-                    status="active",
-                    created_at=START,
-                    completed_at=START,
-                )
-            )
-        uow.session.add(
-            MentorMatch(
-                cohort_id=cohort_id,
-                trainee_user_id=ids[TRAINEE],
-                mentor_user_id=ids[MENTOR],
-                status="active",
-                score=12,
-                reasons=[],
-                created_at=START,
-                confirmed_at=START,
-            )
-        )
         uow.session.add(
             Plan(
                 user_id=ids[TRAINEE],

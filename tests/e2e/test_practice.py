@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.content.scenarios import check_file, load_dimensions
-from bot.db.models import Enrolment, MentorMatch, ScenarioAnswer, ScenarioRun, User
+from bot.db.models import ScenarioAnswer, ScenarioRun
 from bot.domain.scenarios import Node, NodeKind, Scenario, Step, overall, percents, raw_scores
 from bot.sandbox.client import ChatMessage, EmulatorClient
-from tests.e2e.harness import START, Phone, RunningBot
+from tests.e2e.harness import Phone, RunningBot
+from tests.e2e.scenes import matched_cohort
 
 pytestmark = pytest.mark.e2e
 
@@ -42,57 +43,14 @@ def plain(text: str) -> str:
 
 async def scene(running: RunningBot, client: EmulatorClient) -> int:
     """A cohort with two trainees; 王书记 mentors 张伟 (CADRE), 李娟 (RESIDENT) has none."""
-    created = await running.core.services.cohorts.create(
-        name="2026秋季社区书记班",
-        course_title="基层治理能力提升专题培训",
-        ends_on=ENDS_ON,
-        timezone="Asia/Shanghai",
-        organiser_telegram_ids=(ORGANISER,),
+    people = (
+        (MENTOR, "王书记", "mentor"),
+        (CADRE, "张伟", "trainee"),
+        (RESIDENT, "李娟", "trainee"),
     )
-    cohort_id = created.cohort.id
-    ids = {}
-    async with running.core.uow() as uow:
-        for telegram_id, name, role in (
-            (MENTOR, "王书记", "mentor"),
-            (CADRE, "张伟", "trainee"),
-            (RESIDENT, "李娟", "trainee"),
-        ):
-            await client.add_user(telegram_id, name)
-            user = User(
-                telegram_id=telegram_id,
-                locale="zh-CN",
-                full_name=name,
-                consent_at=START,
-                is_active=True,
-                created_at=START,
-                updated_at=START,
-            )
-            uow.session.add(user)
-            await uow.session.flush()
-            ids[telegram_id] = user.id
-            uow.session.add(
-                Enrolment(
-                    user_id=user.id,
-                    cohort_id=cohort_id,
-                    role=role,
-                    status="active",
-                    created_at=START,
-                    completed_at=START,
-                )
-            )
-        uow.session.add(
-            MentorMatch(
-                cohort_id=cohort_id,
-                trainee_user_id=ids[CADRE],
-                mentor_user_id=ids[MENTOR],
-                status="active",
-                score=10,
-                reasons=[],
-                created_at=START,
-                confirmed_at=START,
-            )
-        )
-        await uow.commit()
+    cohort_id, _ = await matched_cohort(
+        running, client, organiser=ORGANISER, ends_on=ENDS_ON, people=people, pair=(MENTOR, CADRE)
+    )
     return cohort_id
 
 
