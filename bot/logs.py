@@ -15,7 +15,8 @@ Every line, message and traceback alike, goes through `Guard.scrub` before it is
 
 Tracebacks keep their frames (file, line, function, source line: code, not data).
 QUIET_LOGGERS are held at WARNING whatever the level: below it, SQLAlchemy and aiosqlite log
-every statement with its parameters.
+every statement with its parameters, and APScheduler two lines for every sweep (every few
+seconds, all day).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ REDACTED = "<redacted>"
 TEXT = "<text>"
 MAX_EXCEPTION_CHARS = 500
 # Loggers that would print personal data below WARNING.
-QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite")
+QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "apscheduler.executors")
 # What every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()

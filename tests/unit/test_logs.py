@@ -158,8 +158,8 @@ def test_the_text_format_is_guarded_too(settings: Settings) -> None:
     assert f"KeyError: {REDACTED}" in text
 
 
-def test_sql_logging_stays_off_below_warning(json_lines: io.StringIO) -> None:
-    for name in ("sqlalchemy.engine", "aiosqlite"):
+def test_sql_and_sweep_logging_stays_off_below_warning(json_lines: io.StringIO) -> None:
+    for name in ("sqlalchemy.engine", "aiosqlite", "apscheduler.executors.default"):
         assert not logging.getLogger(name).isEnabledFor(logging.INFO)
     assert logging.getLogger("tests.logs").isEnabledFor(logging.DEBUG)
 
