@@ -21,12 +21,10 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, BotCommandScopeDefault
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 
 from bot.config import TELEGRAM_API_BASE, Settings
-from bot.content import Texts
 from bot.core import Core, build_core
 from bot.delivery.counting import CountingMiddleware
 from bot.delivery.limiter import SendLimiter
@@ -45,28 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BOT_COMMANDS = (
-    "start",
-    "help",
-    "plan",
-    "reflect",
-    "check",
-    "practice",
-    "portfolio",
-    "cases",
-    "mentor",
-    "me",
-    "lang",
-    "cancel",
-    "mydata",
-    "delete_my_data",
-    "broadcast",
-    "broadcasts",
-    "report",
-    "match",
-    "digest",
-    "log",
-)
 SWEEP_JOB = "sweep"
 SHUTDOWN_GRACE_SECONDS = 10
 # A leader taking over from one that sent until moments ago waits this long before its
@@ -301,6 +277,7 @@ def build_bot(settings: Settings, token: str, *, retry_replies: bool = False) ->
 def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     from bot.inbox import ClearWhenHandled, Inbox, KeepFetched, replay
     from handlers import get_routers, later
+    from handlers.menu import RoleMenus, set_default_menu
     from handlers.middlewares import UserContextMiddleware
     from handlers.updates import UpdateGuard
 
@@ -331,6 +308,9 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     context = UserContextMiddleware(core.services.users, core.texts)
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)
+    menus = RoleMenus(core.texts)  # a mentor's or organiser's own menu, once their roles show
+    dispatcher.message.outer_middleware(menus)
+    dispatcher.callback_query.outer_middleware(menus)
     from handlers.throttle import install_throttle  # per-person flood control
 
     install_throttle(dispatcher, settings, storage, core.services.users, core.texts)
@@ -346,7 +326,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     app = App(core, bot, dispatcher, storage, background, metrics, build_probes(core, storage))
 
     async def on_startup(bot: Bot) -> None:
-        await set_commands(bot, core.texts)
+        await set_default_menu(bot, core.texts)
         await seen.start()  # alive before the first claim
         await background.start()
         if inbox is not None:  # before anything new is fetched
@@ -399,21 +379,6 @@ def build_probes(core: Core, storage: BaseStorage) -> dict[str, Callable[[], Awa
 
         probes["redis"] = redis_ping
     return probes
-
-
-async def set_commands(bot: Bot, texts: Texts) -> None:
-    """The command menu, in each language; the default locale for everyone else."""
-    for locale in texts.locales:
-        commands = [
-            BotCommand(command=c, description=texts.plain(locale, f"commands.{c}"))
-            for c in BOT_COMMANDS
-        ]
-        language = None if locale == texts.default_locale else locale.split("-")[0]
-        await bot.set_my_commands(commands, BotCommandScopeDefault(), language_code=language)
-        if locale == texts.default_locale:
-            await bot.set_my_commands(
-                commands, BotCommandScopeDefault(), language_code=locale.split("-")[0]
-            )
 
 
 async def run_polling(app: App, *, handle_signals: bool = True) -> None:

@@ -101,6 +101,21 @@ def mentor_dto(profile: MentorProfile | None) -> MentorProfileDTO | None:
 
 # Core columns (not the mapped attributes): the statement skips the ORM's compile step.
 _users, _roles = User.__table__.c, UserRole.__table__.c
+_enrolments = Enrolment.__table__.c
+
+
+def _enrolled_as(role: Role) -> Any:
+    return (
+        select(_enrolments.id)
+        .where(
+            _enrolments.user_id == _users.id,
+            _enrolments.role == role.value,
+            _enrolments.status == EnrolmentStatus.ACTIVE.value,
+        )
+        .exists()
+    )
+
+
 _USER_DTO = select(
     _users.id,
     _users.telegram_id,
@@ -116,6 +131,8 @@ _USER_DTO = select(
     .where(_roles.user_id == _users.id, _roles.role == Role.ORGANISER.value)
     .exists()
     .label("is_organiser"),
+    _enrolled_as(Role.TRAINEE).label("is_trainee"),
+    _enrolled_as(Role.MENTOR).label("is_mentor"),
 ).where(_users.telegram_id == bindparam("telegram_id"))
 
 
@@ -148,6 +165,8 @@ class UserRepository:
             is_active=row.is_active,
             is_organiser=is_organiser or bool(row.is_organiser),
             district=row.district,
+            is_trainee=bool(row.is_trainee),
+            is_mentor=bool(row.is_mentor),
         )
 
     async def add(self, telegram_id: int, now: datetime, **fields: Any) -> User:

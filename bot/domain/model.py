@@ -40,6 +40,8 @@ class UserDTO:
     is_active: bool
     is_organiser: bool = False
     district: str | None = None  # 区县 / 街道, as typed
+    is_trainee: bool = False  # an active trainee enrolment in some cohort
+    is_mentor: bool = False  # an active mentor enrolment in some cohort
 
 
 @dataclass(frozen=True, slots=True)

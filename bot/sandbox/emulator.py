@@ -908,7 +908,7 @@ class BotAPIEmulator:
     def _commands_key(self, params: JSON) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}
         if "chat_id" in scope:
-            self._chat(scope["chat_id"])
+            scope = {**scope, "chat_id": self._chat(scope["chat_id"]).id}
         language = self._language_code(params)
         return _dumps(scope, sort_keys=True), language
 
@@ -947,6 +947,18 @@ class BotAPIEmulator:
         """The commands the bot set for a scope and language (for tests)."""
         key = _dumps(scope or {"type": "default"}, sort_keys=True), language_code
         return list(self._commands.get(key, []))
+
+    def menu(self, chat_id: int, language_code: str = "") -> list[JSON]:
+        """The menu a user sees in their private chat with the bot, chosen as Telegram does:
+        the chat's own scope, then all private chats, then the default; in each the user's
+        language first, then the list without a language."""
+        scopes = ({"type": "chat", "chat_id": chat_id}, {"type": "all_private_chats"}, None)
+        for scope in scopes:
+            for language in dict.fromkeys((language_code, "")):
+                found = self.commands(scope, language)
+                if found:
+                    return found
+        return []
 
     async def _set_bot_text(self, kind: str, limit: int, params: JSON) -> bool:
         value = str(params.get(kind) or "")

@@ -205,9 +205,17 @@ class SandboxAPI:
         return web.json_response(await self._state())
 
     async def commands(self, request: web.Request) -> web.Response:
+        """The menu of a persona's chat (?chat=ID: their roles' commands), else the default."""
         lang = request.query.get("lang", "zh")
         emulator = self.sandbox.emulator
-        commands = emulator.commands(language_code=lang) or emulator.commands(language_code="")
+        chat = request.query.get("chat", "")
+        if chat:
+            try:
+                commands = emulator.menu(int(chat), lang)
+            except ValueError:
+                raise web.HTTPBadRequest(text="chat must be a number") from None
+        else:
+            commands = emulator.commands(language_code=lang) or emulator.commands(language_code="")
         return web.json_response({"commands": commands})
 
 

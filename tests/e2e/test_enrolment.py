@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from bot.content import load_texts
 from bot.db.models import AuditEntry, Enrolment, MentorProfile, User
 from bot.sandbox.client import ChatMessage, EmulatorClient
 from bot.telegram_html import parse_html
-from tests.e2e.harness import Phone, RunningBot
+from tests.e2e.harness import Phone, RunningBot, enrol
 
 pytestmark = pytest.mark.e2e
 
@@ -403,6 +404,67 @@ async def test_command_menu_is_set_in_both_languages(
     assert [c["command"] for c in default][:5] == ["start", "help", "plan", "reflect", "check"]
     assert default[1]["description"] == "使用帮助"
     assert english[1]["description"] == "Help"
+
+
+def names(commands: list[dict[str, Any]]) -> list[str]:
+    return [c["command"] for c in commands]
+
+
+async def test_each_role_sees_its_own_commands_in_the_menu(
+    running: RunningBot, client: EmulatorClient
+) -> None:
+    """Trainees (and people not enrolled yet) get the default menu, without the organisers'
+    and mentors' commands that would only refuse them; a mentor's and an organiser's chats
+    get menus of their own, in their language, once their roles show."""
+    emulator = running.emulator
+    default = names(emulator.commands(language_code=""))
+    assert {"plan", "reflect", "check", "practice", "portfolio", "help"} <= set(default)
+    assert not {"broadcast", "broadcasts", "report", "match", "digest", "log"} & set(default)
+
+    organiser, trainee, mentor = 3301, 3302, 3303
+    code, mentor_code = await make_cohort(running, organiser_telegram_ids=(organiser,))
+    await enrol(running.core, trainee, code, "张三")
+    await enrol(running.core, mentor, mentor_code, "王书记")
+    for person in (organiser, trainee, mentor):
+        await client.add_user(person, f"用户{person}")
+        await Phone(client, person).say("/help")
+
+    def menu(person: int) -> list[str]:
+        return names(emulator.menu(person, "zh"))
+
+    async def changed(person: int, before: list[str]) -> list[str]:
+        """The menu once it is no longer `before`: it is set after the reply went out."""
+        for _ in range(200):
+            if menu(person) != before:
+                return menu(person)
+            await asyncio.sleep(0.01)
+        return menu(person)
+
+    assert menu(trainee) == default
+    assert emulator.commands({"type": "chat", "chat_id": trainee}) == []  # no call for them
+    assert await changed(mentor, default) == [
+        "start", "help", "cases", "me", "lang", "cancel", "mydata", "delete_my_data",
+        "digest", "log",
+    ]  # fmt: skip
+    assert await changed(organiser, default) == [
+        "start", "help", "cases", "me", "lang", "cancel", "mydata", "delete_my_data",
+        "broadcast", "broadcasts", "report", "match", "digest",
+    ]  # fmt: skip
+    [broadcast] = [c for c in emulator.menu(organiser, "zh") if c["command"] == "broadcast"]
+    assert broadcast["description"] == running.core.texts.plain("zh-CN", "commands.broadcast")
+
+    # The organiser switches to English: the menu follows at the next update.
+    await Phone(client, organiser).say("/lang")
+    await Phone(client, organiser).tap("English")
+    await client.settle(organiser, quiet=0.3)
+    chinese = emulator.menu(organiser, "zh")
+    await Phone(client, organiser).say("/help")
+    for _ in range(200):
+        if emulator.menu(organiser, "zh") != chinese:
+            break
+        await asyncio.sleep(0.01)
+    [help_] = [c for c in emulator.menu(organiser, "zh") if c["command"] == "help"]
+    assert help_["description"] == running.core.texts.plain("en", "commands.help")
 
 
 async def test_district_bad_input_gets_a_clear_answer(

@@ -30,9 +30,9 @@ from aiogram.filters.callback_data import CallbackData
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from bot.app import BOT_COMMANDS
 from bot.sandbox.client import ChatMessage, EmulatorClient, EmulatorControlError
 from handlers import callbacks
+from handlers.menu import BOT_COMMANDS
 from tests.e2e.harness import Phone, RunningBot
 from tests.e2e.isolation_scene import MARKS, NAMES, TRA_A1, TRA_A2, TRA_B, build_world
 from tests.e2e.test_role_isolation import assert_no_leak

@@ -42,7 +42,7 @@
     seen: loadSeen(),
     unread: new Map(), // persona id -> number of bot messages not viewed yet
     counted: new Map(), // persona id -> the last_seq its unread count was computed at
-    commands: null, // the bot's command list, loaded when the menu opens first
+    commands: null, // the selected persona's menu while it is open
     clockBusy: false,
     stateBusy: false,
   };
@@ -801,6 +801,7 @@
   function closeMenu() {
     $("#menu-pop").hidden = true;
     $("#btn-menu").setAttribute("aria-expanded", "false");
+    app.commands = null; // loaded again when it opens: each persona's roles, as they are now
   }
 
   async function toggleMenu() {
@@ -815,7 +816,8 @@
       const list = $("#menu-list");
       list.replaceChildren(el("li", "menu-note", "加载中… Loading…"));
       try {
-        const data = await call("GET", "/_sandbox/commands?lang=zh");
+        const chat = app.selectedId === null ? "" : `&chat=${app.selectedId}`;
+        const data = await call("GET", `/_sandbox/commands?lang=zh${chat}`);
         app.commands = data.commands || [];
       } catch (error) {
         list.replaceChildren(el("li", "menu-note", "无法加载命令 (could not load commands)"));
