@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.db.engine import insert_for
 from bot.db.models import FsmRecord
 
 if TYPE_CHECKING:
@@ -83,9 +83,7 @@ class DatabaseStorage(BaseStorage):
                     "data": json.dumps(data, ensure_ascii=False),
                     "updated_at": self._clock.now(),
                 }
-                dialect = uow.session.bind.dialect.name if uow.session.bind else "sqlite"
-                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                stmt = insert(FsmRecord).values(values)
+                stmt = insert_for(uow.session, FsmRecord).values(values)
                 await uow.session.execute(
                     stmt.on_conflict_do_update(
                         index_elements=["key"],

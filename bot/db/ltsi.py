@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import insert_for
 from bot.db.models import (
     Cohort,
     LtsiAnswer,
@@ -150,11 +151,6 @@ _SQLITE_ANSWER = (
 )
 
 
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
-
-
 class LtsiRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -194,7 +190,7 @@ class LtsiRepository:
     async def invite(self, rows: list[dict[str, Any]]) -> None:
         """One response row per (wave, user); a second invitation is a no-op."""
         if rows:
-            stmt = _insert(self.session, LtsiResponse).values(rows)
+            stmt = insert_for(self.session, LtsiResponse).values(rows)
             await self.session.execute(
                 stmt.on_conflict_do_nothing(index_elements=["wave_id", "user_id"])
             )
@@ -401,7 +397,7 @@ class LtsiRepository:
     # -- answers -------------------------------------------------------------------------
 
     async def save_answer(self, response_id: int, item_id: str, value: int, now: datetime) -> None:
-        stmt = _insert(self.session, LtsiAnswer).values(
+        stmt = insert_for(self.session, LtsiAnswer).values(
             response_id=response_id, item_id=item_id, value=value, answered_at=now
         )
         await self.session.execute(
@@ -452,7 +448,7 @@ class LtsiRepository:
 
     async def add_follow_ups(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            stmt = _insert(self.session, LtsiFollowUp).values(rows)
+            stmt = insert_for(self.session, LtsiFollowUp).values(rows)
             await self.session.execute(
                 stmt.on_conflict_do_nothing(index_elements=["response_id", "kind"])
             )

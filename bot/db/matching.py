@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import insert_for
 from bot.db.models import (
     Enrolment,
     LtsiFollowUp,
@@ -354,10 +354,9 @@ class MatchRepository:
 
     async def add_rematch(self, row: dict[str, Any]) -> int | None:
         """The request's id; None if the trainee already asked in this cohort (once)."""
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(RematchRequest)
         result = await self.session.execute(
-            insert.values(**row)
+            insert_for(self.session, RematchRequest)
+            .values(**row)
             .on_conflict_do_nothing(index_elements=["trainee_user_id", "cohort_id"])
             .returning(RematchRequest.id)
         )

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import insert_for
 from bot.db.models import Cohort, DueItem, OutboxMessage
 from bot.domain.delivery import OutboxStatus, OutgoingMessage
 
@@ -23,14 +23,10 @@ async def insert_ignoring_duplicates(
     """INSERT ... ON CONFLICT (key) DO NOTHING, in chunks; returns the rows inserted."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     inserted = 0
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(model).values(chunk)
-        else:
-            stmt = sqlite.insert(model).values(chunk)
+        stmt = insert_for(session, model).values(chunk)
         result = await session.execute(stmt.on_conflict_do_nothing(index_elements=[key]))
         inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     return inserted
